@@ -1,0 +1,218 @@
+/*
+ * errors.c - turning region and OS failures into Python exceptions, and the
+ * process-wide lock policy (strict / warn / off).
+ */
+#include "ext.h"
+
+#include <errno.h>
+#include <string.h>
+
+PyObject *ms_LockError = NULL;
+PyObject *ms_LockWarning = NULL;
+
+static ms_mutex policy_mutex;
+static ms_lockmode policy = MS_LOCK_REQUIRED;
+
+static const char *const policy_names[] = {"strict", "warn", "off"};
+
+/* ---- exception types -------------------------------------------------- */
+
+int ms_errors_init(PyObject *module)
+{
+    if (ms_LockError == NULL) {
+        ms_mutex_init(&policy_mutex);
+        ms_LockError = PyErr_NewExceptionWithDoc(
+            "memsafe.LockError",
+            "Secret memory could not be locked in RAM (mlock/VirtualLock "
+            "failed) under the 'strict' lock policy.\n\nA subclass of "
+            "OSError; errno tells why.  Raise RLIMIT_MEMLOCK, grant "
+            "CAP_IPC_LOCK, or choose another policy with "
+            "memsafe.set_lock_policy().",
+            PyExc_OSError, NULL);
+        if (ms_LockError == NULL) {
+            return -1;
+        }
+        ms_LockWarning = PyErr_NewExceptionWithDoc(
+            "memsafe.LockWarning",
+            "Issued under the 'warn' lock policy for each secret whose "
+            "memory could not be locked in RAM (it may be swapped to disk).",
+            PyExc_RuntimeWarning, NULL);
+        if (ms_LockWarning == NULL) {
+            return -1;
+        }
+    }
+    if (PyModule_AddObjectRef(module, "LockError", ms_LockError) < 0 ||
+        PyModule_AddObjectRef(module, "LockWarning", ms_LockWarning) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- OS errors -------------------------------------------------------- */
+
+PyObject *ms_raise_oserr(const ms_oserr *err, PyObject *filename)
+{
+    char text[256];
+    char msg[320];
+    ms_os_describe(err, text, sizeof(text));
+    PyOS_snprintf(msg, sizeof(msg), "%s failed: %s", err->op, text);
+    PyObject *exc;
+    if (err->winerror != 0) {
+        exc = PyObject_CallFunction(PyExc_OSError, "isOk", err->code, msg,
+                                    filename ? filename : Py_None,
+                                    err->winerror);
+    } else if (filename != NULL) {
+        exc = PyObject_CallFunction(PyExc_OSError, "isO", err->code, msg,
+                                    filename);
+    } else {
+        exc = PyObject_CallFunction(PyExc_OSError, "is", err->code, msg);
+    }
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+static int is_reservation(const ms_oserr *err)
+{
+    return err->op != NULL && (strcmp(err->op, "mmap") == 0 ||
+                               strcmp(err->op, "VirtualAlloc") == 0);
+}
+
+static void lock_limit_text(char *buf, size_t len)
+{
+    long long soft, hard;
+    ms_os_lock_limit(&soft, &hard);
+    if (soft < 0) {
+        PyOS_snprintf(buf, len, "the lock limit is unlimited or unknown");
+    } else if (hard < 0) {
+        PyOS_snprintf(buf, len, "the lock limit is %lld bytes", soft);
+    } else {
+        PyOS_snprintf(buf, len,
+                      "RLIMIT_MEMLOCK is %lld bytes (hard limit %lld)",
+                      soft, hard);
+    }
+}
+
+static PyObject *raise_lock_error(const ms_oserr *err)
+{
+    char text[256];
+    char limit[128];
+    char msg[900];
+    ms_os_describe(err, text, sizeof(text));
+    lock_limit_text(limit, sizeof(limit));
+    PyOS_snprintf(
+        msg, sizeof(msg),
+        "could not lock secret memory in RAM (%s failed: %s); %s. "
+        "Raise the limit (`ulimit -l`, LimitMEMLOCK= in a systemd unit, "
+        "'memlock' in /etc/security/limits.conf, `--ulimit memlock=-1` "
+        "for a container) or grant CAP_IPC_LOCK; or call "
+        "memsafe.set_lock_policy('warn') to go on with unlocked memory",
+        err->op, text, limit);
+    PyObject *exc = PyObject_CallFunction(ms_LockError, "is", err->code, msg);
+    if (exc != NULL) {
+        PyErr_SetObject(ms_LockError, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* ---- region status ---------------------------------------------------- */
+
+PyObject *ms_raise(ms_status st, const ms_oserr *err, const char *busy)
+{
+    switch (st) {
+    case MS_OK:
+        break;
+    case MS_E_OS:
+        if (err->code == ENOMEM && is_reservation(err)) {
+            return PyErr_Format(PyExc_MemoryError,
+                                "cannot reserve secure memory (%s failed)",
+                                err->op);
+        }
+        return ms_raise_oserr(err, NULL);
+    case MS_E_NOMEM:
+        return PyErr_Format(PyExc_MemoryError,
+                            "secret too large for the address space");
+    case MS_E_LOCK:
+        return raise_lock_error(err);
+    case MS_E_CLOSED:
+        return PyErr_Format(PyExc_ValueError, "operation on a closed secret");
+    case MS_E_BROKEN:
+        return PyErr_Format(
+            PyExc_ValueError,
+            "this secret was destroyed: its memory protection could not be "
+            "restored, so it was wiped rather than left readable");
+    case MS_E_FORKED:
+        return PyErr_Format(
+            PyExc_ValueError,
+            "this secret belongs to the parent process: a fork child holds "
+            "no plaintext of it; create the secret again in the child");
+    case MS_E_BUSY:
+        return PyErr_Format(PyExc_BufferError, "%s",
+                            busy ? busy
+                                 : "a conflicting window is open on this "
+                                   "secret");
+    case MS_E_NOWINDOW:
+        return PyErr_Format(
+            PyExc_BufferError,
+            "secret memory is only accessible inside a window: use "
+            "`with secret.read() as view:` and pass `view`");
+    case MS_E_READONLY:
+        return PyErr_Format(PyExc_BufferError,
+                            "writable access needs an open write window "
+                            "(`with secret.write() as view:`)");
+    case MS_E_STATE:
+        return PyErr_Format(PyExc_RuntimeError, "this window is not open");
+    }
+    return NULL;
+}
+
+/* ---- lock policy ------------------------------------------------------ */
+
+ms_lockmode ms_policy_lockmode(void)
+{
+    ms_mutex_lock(&policy_mutex);
+    ms_lockmode m = policy;
+    ms_mutex_unlock(&policy_mutex);
+    return m;
+}
+
+const char *ms_policy_name(void)
+{
+    return policy_names[ms_policy_lockmode()];
+}
+
+int ms_policy_set(const char *name)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(name, policy_names[i]) == 0) {
+            ms_mutex_lock(&policy_mutex);
+            policy = (ms_lockmode)i;
+            ms_mutex_unlock(&policy_mutex);
+            return 0;
+        }
+    }
+    PyErr_Format(PyExc_ValueError,
+                 "unknown lock policy '%.40s': use 'strict', 'warn' or 'off'",
+                 name);
+    return -1;
+}
+
+/* Under 'warn': one LockWarning per allocation that could not be locked.
+ * Returns -1 if the warning was turned into an exception. */
+int ms_report_lock_failure(size_t len, const ms_lockresult *lr)
+{
+    if (!lr->failed || ms_policy_lockmode() != MS_LOCK_TRY) {
+        return 0;
+    }
+    char text[256];
+    char limit[128];
+    ms_os_describe(&lr->err, text, sizeof(text));
+    lock_limit_text(limit, sizeof(limit));
+    return PyErr_WarnFormat(ms_LockWarning, 1,
+                            "secret of %zu bytes is NOT locked in RAM and "
+                            "may be swapped to disk (%s failed: %s; %s)",
+                            len, lr->err.op, text, limit);
+}

@@ -1,0 +1,133 @@
+/*
+ * platform.h - the page layer: what memsafe asks of the operating system.
+ *
+ * One implementation per OS family (platform_posix.c, platform_win.c), chosen
+ * by setup.py at build time.  Nothing here knows about Python: every call
+ * returns 0 on success or -1 with *err filled in, so the layers above can turn
+ * a failure into the right Python exception (errno for OSError, the Windows
+ * error code as OSError's winerror).
+ */
+#ifndef MEMSAFE_PLATFORM_H
+#define MEMSAFE_PLATFORM_H
+
+#include <stddef.h>
+
+#ifdef _WIN32
+#include <windows.h>
+typedef SRWLOCK ms_mutex;
+typedef struct {
+    HANDLE in;
+    HANDLE out;
+    DWORD saved_mode;
+    int have_saved;
+} ms_tty;
+#else
+#include <pthread.h>
+#include <termios.h>
+typedef pthread_mutex_t ms_mutex;
+typedef struct {
+    int fd;
+    struct termios saved;
+    int have_saved;
+} ms_tty;
+#endif
+
+/* Page protections a region moves between. */
+typedef enum {
+    MS_PROT_NONE = 0,
+    MS_PROT_READ = 1,
+    MS_PROT_RW = 2
+} ms_prot;
+
+/* Why an OS call failed: errno value (always set, mapped on Windows), the
+ * native Windows error code (0 elsewhere) and the name of the failing call. */
+typedef struct {
+    int code;
+    unsigned long winerror;
+    const char *op;
+} ms_oserr;
+
+/* What this OS offers and what the library applies to secret pages.
+ * Filled in by ms_os_init(); read-only afterwards. */
+typedef struct {
+    const char *os_family;        /* "posix" or "windows" */
+    int dump_exclusion;           /* 1: pages are kept out of core dumps */
+    const char *dump_mechanism;   /* e.g. "MADV_DONTDUMP" */
+    int fork_protection;          /* 1: a fork child never sees plaintext */
+    const char *fork_mechanism;   /* e.g. "MADV_WIPEONFORK" */
+    int secretmem_offered;        /* 1: the kernel offers memfd_secret */
+    const char *wipe_mechanism;   /* e.g. "explicit_bzero" */
+    const char *random_source;    /* e.g. "getrandom" */
+    const char *lock_mechanism;   /* e.g. "mlock" */
+} ms_os_features;
+
+/* Once per process, before anything else: page size, fork hook, probes. */
+int ms_os_init(ms_oserr *err);
+const ms_os_features *ms_os_features_get(void);
+size_t ms_os_page_size(void);
+
+/* Address space: reserve len bytes (a multiple of the page size) with no
+ * access, and give them back.  Reserved pages read as zero. */
+int ms_os_reserve(size_t len, void **out, ms_oserr *err);
+int ms_os_release(void *addr, size_t len, ms_oserr *err);
+
+/* Change the protection of whole pages. */
+int ms_os_protect(void *addr, size_t len, ms_prot prot, ms_oserr *err);
+
+/* Keep pages in RAM.  The pages must be accessible when ms_os_lock is called
+ * (Windows cannot lock no-access pages).  ms_os_raise_lock_limit makes more
+ * room (soft RLIMIT_MEMLOCK up to the hard limit, or a larger working set) so
+ * that a failed lock can be tried once more; it returns 1 if it changed
+ * anything. */
+int ms_os_lock(void *addr, size_t len, ms_oserr *err);
+int ms_os_unlock(void *addr, size_t len, ms_oserr *err);
+int ms_os_raise_lock_limit(size_t more);
+/* Current lock limit in bytes; -1 in a field means unlimited / unknown. */
+void ms_os_lock_limit(long long *soft, long long *hard);
+
+/* Keep pages out of core dumps, away from transparent huge pages, and away
+ * from fork children (wiped or not inherited).  Fails closed: an error means
+ * the protection is not in place. */
+int ms_os_harden(void *addr, size_t len, ms_oserr *err);
+
+/* Overwrite memory in a way the compiler cannot optimise away. */
+void ms_os_wipe(void *addr, size_t len);
+
+/* Fill with bytes from the OS CSPRNG. */
+int ms_os_random(void *addr, size_t len, ms_oserr *err);
+
+/* Increases in a fork child (never in the parent); 0 where fork does not
+ * exist.  A region records it at birth; a different value means the region
+ * was inherited through fork and holds no plaintext here. */
+unsigned long ms_os_fork_generation(void);
+
+/* One read(2) from a file descriptor into addr; *got = 0 at end of file.
+ * Returns -1 with err->code == EINTR when a signal interrupted it (the
+ * caller checks for Python signal handlers and retries). */
+int ms_os_read(int fd, void *addr, size_t len, size_t *got, ms_oserr *err);
+
+/* The controlling terminal, for reading a password.  ms_os_tty_open
+ * returns 1 with *t ready, 0 if the process has no terminal (the caller
+ * falls back to standard input), -1 on error.  ms_os_tty_echo_off keeps
+ * line editing (backspace, kill-line) and signals; ms_os_tty_restore puts
+ * back the saved modes and is safe to call more than once.
+ * ms_os_tty_read_byte reads one byte of the line the user typed (*got = 0
+ * at end of input; EINTR as for ms_os_read). */
+int ms_os_tty_open(ms_tty *t, ms_oserr *err);
+int ms_os_tty_echo_off(ms_tty *t, ms_oserr *err);
+int ms_os_tty_restore(ms_tty *t, ms_oserr *err);
+int ms_os_tty_write(ms_tty *t, const char *s, size_t len);
+int ms_os_tty_read_byte(ms_tty *t, unsigned char *byte, size_t *got,
+                        ms_oserr *err);
+void ms_os_tty_close(ms_tty *t);
+
+/* A short human description of err (strerror / FormatMessage). */
+void ms_os_describe(const ms_oserr *err, char *buf, size_t len);
+
+/* Plain mutual exclusion; never held across a call back into Python. */
+void ms_mutex_init(ms_mutex *m);
+void ms_mutex_destroy(ms_mutex *m);
+void ms_mutex_lock(ms_mutex *m);
+void ms_mutex_unlock(ms_mutex *m);
+
+#endif /* MEMSAFE_PLATFORM_H */

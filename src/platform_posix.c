@@ -1,0 +1,507 @@
+/*
+ * platform_posix.c - the page layer for Linux, macOS and the BSDs.
+ *
+ * Everything OS-specific about secret pages lives here.  Features that only
+ * some kernels have (MADV_DONTDUMP, MADV_WIPEONFORK, memfd_secret, ...) are
+ * chosen by the macros the system headers define and, where a kernel can say
+ * "not supported" at run time, probed with a fallback.
+ */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE 1
+#endif
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE 1
+#endif
+#define __STDC_WANT_LIB_EXT1__ 1
+
+#include "platform.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
+#if defined(__linux__) || defined(__APPLE__) || defined(__FreeBSD__) || \
+    defined(__OpenBSD__) || defined(__NetBSD__)
+#include <sys/random.h>
+#endif
+#if defined(__APPLE__)
+#include <mach/vm_inherit.h>
+#endif
+
+#if !defined(MAP_ANONYMOUS) && defined(MAP_ANON)
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+
+/* memfd_secret has the same number on every architecture that has it. */
+#if defined(__linux__) && !defined(__NR_memfd_secret) && \
+    (defined(__x86_64__) || defined(__aarch64__) || defined(__riscv))
+#define __NR_memfd_secret 447
+#endif
+
+static size_t page_size;
+static unsigned long fork_generation;
+static ms_os_features features;
+
+/* ---- errors ---------------------------------------------------------- */
+
+static int fail(ms_oserr *err, const char *op, int code)
+{
+    if (err != NULL) {
+        err->code = code;
+        err->winerror = 0;
+        err->op = op;
+    }
+    return -1;
+}
+
+void ms_os_describe(const ms_oserr *err, char *buf, size_t len)
+{
+    if (len == 0) {
+        return;
+    }
+    /* glibc and the BSD libcs return static message tables here. */
+    snprintf(buf, len, "%s", strerror(err->code));
+}
+
+/* ---- process-wide set-up ---------------------------------------------- */
+
+static void on_fork_child(void)
+{
+    fork_generation++;
+}
+
+static int secretmem_probe(void)
+{
+#if defined(__linux__) && defined(__NR_memfd_secret)
+    long fd = syscall(__NR_memfd_secret, (unsigned long)FD_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    close((int)fd);
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static void features_fill(void)
+{
+    features.os_family = "posix";
+#if defined(MADV_DONTDUMP)
+    features.dump_exclusion = 1;
+    features.dump_mechanism = "MADV_DONTDUMP";
+#elif defined(MADV_NOCORE)
+    features.dump_exclusion = 1;
+    features.dump_mechanism = "MADV_NOCORE";
+#else
+    features.dump_exclusion = 0;
+    features.dump_mechanism = "none (this OS has no per-mapping dump exclusion)";
+#endif
+#if defined(MADV_WIPEONFORK)
+    features.fork_protection = 1;
+    features.fork_mechanism = "MADV_WIPEONFORK";
+#elif defined(VM_INHERIT_NONE) || defined(INHERIT_NONE)
+    features.fork_protection = 1;
+    features.fork_mechanism = "minherit(INHERIT_NONE)";
+#elif defined(MADV_DONTFORK)
+    features.fork_protection = 1;
+    features.fork_mechanism = "MADV_DONTFORK";
+#else
+    features.fork_protection = 0;
+    features.fork_mechanism = "none";
+#endif
+    features.secretmem_offered = secretmem_probe();
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+    features.wipe_mechanism = "explicit_bzero";
+#elif defined(__APPLE__)
+    features.wipe_mechanism = "memset_s";
+#else
+    features.wipe_mechanism = "volatile loop";
+#endif
+#if defined(__linux__)
+    features.random_source = "getrandom";
+#else
+    features.random_source = "getentropy";
+#endif
+    features.lock_mechanism = "mlock";
+}
+
+int ms_os_init(ms_oserr *err)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    if (ps <= 0) {
+        return fail(err, "sysconf(_SC_PAGESIZE)", errno ? errno : EINVAL);
+    }
+    page_size = (size_t)ps;
+    int rc = pthread_atfork(NULL, NULL, on_fork_child);
+    if (rc != 0) {
+        return fail(err, "pthread_atfork", rc);
+    }
+    features_fill();
+    return 0;
+}
+
+const ms_os_features *ms_os_features_get(void)
+{
+    return &features;
+}
+
+size_t ms_os_page_size(void)
+{
+    return page_size;
+}
+
+unsigned long ms_os_fork_generation(void)
+{
+    return fork_generation;
+}
+
+/* ---- address space ---------------------------------------------------- */
+
+int ms_os_reserve(size_t len, void **out, ms_oserr *err)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+#if defined(MAP_NOCORE)
+    flags |= MAP_NOCORE;
+#endif
+    void *p = mmap(NULL, len, PROT_NONE, flags, -1, 0);
+    if (p == MAP_FAILED) {
+        return fail(err, "mmap", errno);
+    }
+    *out = p;
+    return 0;
+}
+
+int ms_os_release(void *addr, size_t len, ms_oserr *err)
+{
+    if (munmap(addr, len) != 0) {
+        return fail(err, "munmap", errno);
+    }
+    return 0;
+}
+
+static int prot_flags(ms_prot prot)
+{
+    switch (prot) {
+    case MS_PROT_READ:
+        return PROT_READ;
+    case MS_PROT_RW:
+        return PROT_READ | PROT_WRITE;
+    case MS_PROT_NONE:
+    default:
+        return PROT_NONE;
+    }
+}
+
+int ms_os_protect(void *addr, size_t len, ms_prot prot, ms_oserr *err)
+{
+    if (mprotect(addr, len, prot_flags(prot)) != 0) {
+        return fail(err, "mprotect", errno);
+    }
+    return 0;
+}
+
+/* ---- locking ---------------------------------------------------------- */
+
+int ms_os_lock(void *addr, size_t len, ms_oserr *err)
+{
+    if (mlock(addr, len) != 0) {
+        return fail(err, "mlock", errno);
+    }
+    return 0;
+}
+
+int ms_os_unlock(void *addr, size_t len, ms_oserr *err)
+{
+    if (munlock(addr, len) != 0) {
+        return fail(err, "munlock", errno);
+    }
+    return 0;
+}
+
+int ms_os_raise_lock_limit(size_t more)
+{
+    (void)more;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || rl.rlim_cur == rl.rlim_max) {
+        return 0;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    return setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
+}
+
+static long long rlim_value(rlim_t v)
+{
+    if (v == RLIM_INFINITY || v > (rlim_t)INT64_MAX) {
+        return -1;
+    }
+    return (long long)v;
+}
+
+void ms_os_lock_limit(long long *soft, long long *hard)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
+        *soft = *hard = -1;
+        return;
+    }
+    *soft = rlim_value(rl.rlim_cur);
+    *hard = rlim_value(rl.rlim_max);
+}
+
+/* ---- hardening -------------------------------------------------------- */
+
+static int exclude_from_dumps(void *addr, size_t len, ms_oserr *err)
+{
+#if defined(MADV_DONTDUMP)
+    if (madvise(addr, len, MADV_DONTDUMP) != 0) {
+        return fail(err, "madvise(MADV_DONTDUMP)", errno);
+    }
+#elif defined(MADV_NOCORE)
+    if (madvise(addr, len, MADV_NOCORE) != 0) {
+        return fail(err, "madvise(MADV_NOCORE)", errno);
+    }
+#else
+    (void)addr;
+    (void)len;
+    (void)err;
+#endif
+    return 0;
+}
+
+/* khugepaged collapses small pages into a huge page by copying them, which
+ * would leave a stale copy of the secret in freed memory. */
+static int refuse_huge_pages(void *addr, size_t len, ms_oserr *err)
+{
+#if defined(MADV_NOHUGEPAGE)
+    /* EINVAL: kernel built without transparent huge pages - nothing to do. */
+    if (madvise(addr, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL) {
+        return fail(err, "madvise(MADV_NOHUGEPAGE)", errno);
+    }
+#else
+    (void)addr;
+    (void)len;
+    (void)err;
+#endif
+    return 0;
+}
+
+static int keep_from_fork_children(void *addr, size_t len, ms_oserr *err)
+{
+#if defined(MADV_WIPEONFORK)
+    if (madvise(addr, len, MADV_WIPEONFORK) == 0) {
+        return 0;
+    }
+    if (errno != EINVAL) {
+        return fail(err, "madvise(MADV_WIPEONFORK)", errno);
+    }
+    /* Kernels before 4.14: the child gets no mapping at all instead. */
+#if defined(MADV_DONTFORK)
+    if (madvise(addr, len, MADV_DONTFORK) != 0) {
+        return fail(err, "madvise(MADV_DONTFORK)", errno);
+    }
+    return 0;
+#else
+    return fail(err, "madvise(MADV_WIPEONFORK)", EINVAL);
+#endif
+#elif defined(__APPLE__)
+    if (minherit(addr, len, VM_INHERIT_NONE) != 0) {
+        return fail(err, "minherit(VM_INHERIT_NONE)", errno);
+    }
+    return 0;
+#elif defined(INHERIT_NONE)
+    if (minherit(addr, len, INHERIT_NONE) != 0) {
+        return fail(err, "minherit(INHERIT_NONE)", errno);
+    }
+    return 0;
+#elif defined(MADV_DONTFORK)
+    if (madvise(addr, len, MADV_DONTFORK) != 0) {
+        return fail(err, "madvise(MADV_DONTFORK)", errno);
+    }
+    return 0;
+#else
+    (void)addr;
+    (void)len;
+    (void)err;
+    return 0;
+#endif
+}
+
+int ms_os_harden(void *addr, size_t len, ms_oserr *err)
+{
+    if (exclude_from_dumps(addr, len, err) != 0 ||
+        refuse_huge_pages(addr, len, err) != 0 ||
+        keep_from_fork_children(addr, len, err) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- wiping and randomness -------------------------------------------- */
+
+void ms_os_wipe(void *addr, size_t len)
+{
+    if (len == 0) {
+        return;
+    }
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__OpenBSD__)
+    explicit_bzero(addr, len);
+#elif defined(__APPLE__)
+    (void)memset_s(addr, len, 0, len);
+#else
+    volatile unsigned char *p = (volatile unsigned char *)addr;
+    while (len-- > 0) {
+        *p++ = 0;
+    }
+#endif
+}
+
+int ms_os_random(void *addr, size_t len, ms_oserr *err)
+{
+    unsigned char *p = (unsigned char *)addr;
+    while (len > 0) {
+#if defined(__linux__)
+        ssize_t got = getrandom(p, len, 0);
+        if (got < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return fail(err, "getrandom", errno);
+        }
+        size_t n = (size_t)got;
+#else
+        size_t n = len < 256 ? len : 256; /* getentropy's limit per call */
+        if (getentropy(p, n) != 0) {
+            return fail(err, "getentropy", errno);
+        }
+#endif
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* ---- files ----------------------------------------------------------- */
+
+int ms_os_read(int fd, void *addr, size_t len, size_t *got, ms_oserr *err)
+{
+    if (len > (size_t)SSIZE_MAX) {
+        len = (size_t)SSIZE_MAX;
+    }
+    ssize_t n = read(fd, addr, len);
+    if (n < 0) {
+        return fail(err, "read", errno);
+    }
+    *got = (size_t)n;
+    return 0;
+}
+
+/* ---- terminal -------------------------------------------------------- */
+
+int ms_os_tty_open(ms_tty *t, ms_oserr *err)
+{
+    t->have_saved = 0;
+    t->fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (t->fd < 0) {
+        if (errno == ENXIO || errno == ENOENT || errno == EACCES ||
+            errno == ENODEV || errno == ENOTTY) {
+            return 0; /* no controlling terminal */
+        }
+        return fail(err, "open(/dev/tty)", errno);
+    }
+    return 1;
+}
+
+int ms_os_tty_echo_off(ms_tty *t, ms_oserr *err)
+{
+    struct termios quiet;
+    if (tcgetattr(t->fd, &t->saved) != 0) {
+        return fail(err, "tcgetattr", errno);
+    }
+    t->have_saved = 1;
+    quiet = t->saved;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
+    quiet.c_lflag |= ICANON;
+    while (tcsetattr(t->fd, TCSAFLUSH, &quiet) != 0) {
+        if (errno != EINTR) {
+            t->have_saved = 0;
+            return fail(err, "tcsetattr", errno);
+        }
+    }
+    return 0;
+}
+
+int ms_os_tty_restore(ms_tty *t, ms_oserr *err)
+{
+    if (!t->have_saved) {
+        return 0;
+    }
+    while (tcsetattr(t->fd, TCSAFLUSH, &t->saved) != 0) {
+        if (errno != EINTR) {
+            return fail(err, "tcsetattr", errno);
+        }
+    }
+    t->have_saved = 0;
+    return 0;
+}
+
+int ms_os_tty_write(ms_tty *t, const char *s, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(t->fd, s, len);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -1;
+        }
+        s += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int ms_os_tty_read_byte(ms_tty *t, unsigned char *byte, size_t *got,
+                        ms_oserr *err)
+{
+    return ms_os_read(t->fd, byte, 1, got, err);
+}
+
+void ms_os_tty_close(ms_tty *t)
+{
+    if (t->fd >= 0) {
+        close(t->fd);
+        t->fd = -1;
+    }
+}
+
+/* ---- mutex ------------------------------------------------------------ */
+
+void ms_mutex_init(ms_mutex *m)
+{
+    (void)pthread_mutex_init(m, NULL);
+}
+
+void ms_mutex_destroy(ms_mutex *m)
+{
+    (void)pthread_mutex_destroy(m);
+}
+
+void ms_mutex_lock(ms_mutex *m)
+{
+    (void)pthread_mutex_lock(m);
+}
+
+void ms_mutex_unlock(ms_mutex *m)
+{
+    (void)pthread_mutex_unlock(m);
+}

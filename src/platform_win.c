@@ -1,0 +1,605 @@
+/*
+ * platform_win.c - the page layer for Windows.
+ *
+ * Everything Windows-specific about secret pages lives here: VirtualAlloc /
+ * VirtualProtect / VirtualLock for the pages, SecureZeroMemory for wiping,
+ * BCryptGenRandom for randomness, ReadFile for reading a descriptor
+ * straight into secret pages, and WerRegisterExcludedMemoryBlock (looked
+ * up at run time: Windows 10 1703+, absent from older systems, from wine and
+ * from some mingw headers) to keep secret pages out of WER crash dumps.
+ *
+ * Link with -lbcrypt.
+ */
+#include "platform.h"
+
+#include <bcrypt.h>
+#include <errno.h>
+#include <io.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static size_t page_size;
+
+/* Everything but the dump exclusion is fixed on Windows; ms_os_init fills
+ * in the dump fields once it knows whether WER can exclude memory. */
+static ms_os_features features = {
+    .os_family = "windows",
+    .dump_exclusion = 0,
+    .dump_mechanism = "none (WerRegisterExcludedMemoryBlock unavailable)",
+    .fork_protection = 1,
+    .fork_mechanism = "no fork on Windows",
+    .secretmem_offered = 0,
+    .wipe_mechanism = "SecureZeroMemory",
+    .random_source = "BCryptGenRandom",
+    .lock_mechanism = "VirtualLock",
+};
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* The errno value an OSError should carry for a Windows error code. */
+static int errno_from_winerror(DWORD winerror)
+{
+    switch (winerror) {
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+    case ERROR_COMMITMENT_LIMIT:
+    case ERROR_WORKING_SET_QUOTA:
+        return ENOMEM;
+    case ERROR_ACCESS_DENIED:
+        return EACCES;
+    case ERROR_INVALID_PARAMETER:
+    case ERROR_INVALID_ADDRESS:
+        return EINVAL;
+    case ERROR_INVALID_HANDLE:
+        return EBADF;
+    case ERROR_OPERATION_ABORTED: /* Ctrl+C during a console read */
+        return EINTR;
+    default:
+        return EIO;
+    }
+}
+
+static int fail_win(ms_oserr *err, const char *op, DWORD winerror)
+{
+    if (err != NULL) {
+        err->code = errno_from_winerror(winerror);
+        err->winerror = winerror;
+        err->op = op;
+    }
+    return -1;
+}
+
+/* For the Win32 calls that report failure through GetLastError(). */
+static int fail_last(ms_oserr *err, const char *op)
+{
+    return fail_win(err, op, GetLastError());
+}
+
+/* WER reports failures as HRESULTs.  Those wrapping a Win32 error
+ * (FACILITY_WIN32, which includes E_OUTOFMEMORY and E_INVALIDARG) are
+ * unwrapped; any other HRESULT (e.g. WER_E_INVALID_STATE) is kept whole,
+ * which FormatMessage can still describe.  The arithmetic is done on the
+ * unsigned value: shifting a negative HRESULT is implementation-defined. */
+static int fail_hresult(ms_oserr *err, const char *op, HRESULT hr)
+{
+    unsigned long bits = (unsigned long)hr;
+
+    if (((bits >> 16) & 0x1fffUL) == FACILITY_WIN32) {
+        return fail_win(err, op, (DWORD)(bits & 0xffffUL));
+    }
+    return fail_win(err, op, (DWORD)bits);
+}
+
+/* BCrypt reports NTSTATUS values; RtlNtStatusToDosError (ntdll, always
+ * loaded, documented in winternl.h) turns them into Win32 errors.  Looked up
+ * at run time so that callers need not link ntdll. */
+typedef ULONG(WINAPI *rtl_status_fn)(NTSTATUS status);
+
+static DWORD winerror_from_ntstatus(NTSTATUS status)
+{
+    HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    FARPROC proc;
+
+    if (ntdll == NULL) {
+        return ERROR_GEN_FAILURE;
+    }
+    proc = GetProcAddress(ntdll, "RtlNtStatusToDosError");
+    if (proc == NULL) {
+        return ERROR_GEN_FAILURE;
+    }
+    /* Through void (*)(void): the generic function pointer type, so the
+     * compiler does not warn about the cast from FARPROC. */
+    return ((rtl_status_fn)(void (*)(void))proc)(status);
+}
+
+static int fail_ntstatus(ms_oserr *err, const char *op, NTSTATUS status)
+{
+    return fail_win(err, op, winerror_from_ntstatus(status));
+}
+
+/* Copy the system's text for a Windows error into buf (len > 0), without
+ * the trailing CR/LF FormatMessage appends.  Returns 0 if there is none. */
+static int describe_winerror(DWORD winerror, char *buf, size_t len)
+{
+    char text[512];
+    DWORD n;
+
+    n = FormatMessageA(FORMAT_MESSAGE_FROM_SYSTEM |
+                           FORMAT_MESSAGE_IGNORE_INSERTS,
+                       NULL, winerror, 0, text, (DWORD)sizeof text, NULL);
+    while (n > 0 && (text[n - 1] == '\r' || text[n - 1] == '\n' ||
+                     text[n - 1] == ' ')) {
+        n--;
+    }
+    if (n > 0) {
+        text[n] = '\0';
+        snprintf(buf, len, "%s", text);
+    }
+    SecureZeroMemory(text, sizeof text);
+    return n > 0;
+}
+
+void ms_os_describe(const ms_oserr *err, char *buf, size_t len)
+{
+    if (len == 0) {
+        return;
+    }
+    if (err->winerror != 0 &&
+        describe_winerror((DWORD)err->winerror, buf, len)) {
+        return;
+    }
+    snprintf(buf, len, "%s", strerror(err->code));
+}
+
+/* ---- dump exclusion (Windows Error Reporting) ------------------------- */
+
+/*
+ * WerRegisterExcludedMemoryBlock keeps a block out of the dumps WER writes.
+ * It does not bind other dump writers (a debugger, procdump, or a
+ * MiniDumpWriteDump call in another process), and it takes at most
+ * WER_MAX_REGISTERED_ENTRIES (512) blocks per process: beyond that memsafe
+ * goes on unexcluded, which the feature report says.
+ *
+ * The region layer hardens only the data pages but releases the whole
+ * reservation (guard pages included), so the registered blocks are kept in
+ * a table: ms_os_release unregisters every block inside what it frees.
+ */
+typedef HRESULT(WINAPI *wer_register_fn)(const void *address, DWORD size);
+typedef HRESULT(WINAPI *wer_unregister_fn)(const void *address);
+
+#define WER_MAX_BLOCKS 512 /* WER_MAX_REGISTERED_ENTRIES */
+
+typedef struct {
+    uintptr_t addr; /* 0: free slot */
+    size_t len;
+} wer_block;
+
+static wer_register_fn wer_register;
+static wer_unregister_fn wer_unregister;
+static SRWLOCK wer_table_lock = SRWLOCK_INIT;
+static wer_block wer_table[WER_MAX_BLOCKS]; /* under wer_table_lock */
+
+/* Both WER entry points from one module, or 0. */
+static int wer_resolve(HMODULE module)
+{
+    FARPROC reg, unreg;
+
+    if (module == NULL) {
+        return 0;
+    }
+    reg = GetProcAddress(module, "WerRegisterExcludedMemoryBlock");
+    unreg = GetProcAddress(module, "WerUnregisterExcludedMemoryBlock");
+    if (reg == NULL || unreg == NULL) {
+        return 0;
+    }
+    wer_register = (wer_register_fn)(void (*)(void))reg;
+    wer_unregister = (wer_unregister_fn)(void (*)(void))unreg;
+    return 1;
+}
+
+/* kernel32 exports them (1703+); wer.dll is the fallback, loaded from
+ * System32 only and never unloaded since we keep pointers into it. */
+static int wer_load(void)
+{
+    if (wer_resolve(GetModuleHandleW(L"kernel32.dll"))) {
+        return 1;
+    }
+    return wer_resolve(
+        LoadLibraryExW(L"wer.dll", NULL, LOAD_LIBRARY_SEARCH_SYSTEM32));
+}
+
+/* Index of the slot holding addr (0 finds a free slot), or -1. */
+static int wer_slot(uintptr_t addr)
+{
+    for (int i = 0; i < WER_MAX_BLOCKS; i++) {
+        if (wer_table[i].addr == addr) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Caller holds wer_table_lock.  A block already registered with the same
+ * length is left alone; one with another length is registered afresh. */
+static int wer_exclude_locked(void *addr, size_t len, ms_oserr *err)
+{
+    const uintptr_t key = (uintptr_t)addr;
+    int slot = wer_slot(key);
+    HRESULT hr;
+
+    if (slot >= 0 && wer_table[slot].len == len) {
+        return 0;
+    }
+    if (slot >= 0) {
+        (void)wer_unregister(addr);
+        wer_table[slot].addr = 0;
+    }
+    if (len == 0 || len > MAXDWORD) {
+        return fail_win(err, "WerRegisterExcludedMemoryBlock",
+                        ERROR_INVALID_PARAMETER);
+    }
+    slot = wer_slot(0);
+    if (slot < 0) {
+        return 0; /* our 512 blocks are in: WER would refuse; best effort */
+    }
+    hr = wer_register(addr, (DWORD)len);
+    if (hr == HRESULT_FROM_WIN32(ERROR_INSUFFICIENT_BUFFER)) {
+        return 0; /* others in this process used up the 512; best effort */
+    }
+    if (FAILED(hr)) {
+        return fail_hresult(err, "WerRegisterExcludedMemoryBlock", hr);
+    }
+    wer_table[slot].addr = key;
+    wer_table[slot].len = len;
+    return 0;
+}
+
+static int wer_exclude(void *addr, size_t len, ms_oserr *err)
+{
+    int rc;
+
+    if (wer_register == NULL) {
+        return 0; /* not offered here; the feature report says so */
+    }
+    AcquireSRWLockExclusive(&wer_table_lock);
+    rc = wer_exclude_locked(addr, len, err);
+    ReleaseSRWLockExclusive(&wer_table_lock);
+    return rc;
+}
+
+/* Caller holds wer_table_lock.  Unregisters every block starting inside
+ * [addr, addr + len); addresses compare as integers, since comparing
+ * pointers into different objects is undefined. */
+static void wer_forget_range_locked(void *addr, size_t len)
+{
+    const uintptr_t lo = (uintptr_t)addr;
+
+    for (int i = 0; i < WER_MAX_BLOCKS; i++) {
+        uintptr_t a = wer_table[i].addr;
+        if (a != 0 && a >= lo && a - lo < len) {
+            (void)wer_unregister((const void *)a);
+            wer_table[i].addr = 0;
+            wer_table[i].len = 0;
+        }
+    }
+}
+
+/* ---- process-wide set-up ---------------------------------------------- */
+
+int ms_os_init(ms_oserr *err)
+{
+    SYSTEM_INFO si;
+
+    GetSystemInfo(&si);
+    if (si.dwPageSize == 0) {
+        return fail_win(err, "GetSystemInfo", ERROR_INVALID_PARAMETER);
+    }
+    page_size = si.dwPageSize;
+    if (wer_load()) {
+        features.dump_exclusion = 1;
+        features.dump_mechanism =
+            "WerRegisterExcludedMemoryBlock (best effort, 512 blocks)";
+    }
+    return 0;
+}
+
+const ms_os_features *ms_os_features_get(void)
+{
+    return &features;
+}
+
+size_t ms_os_page_size(void)
+{
+    return page_size;
+}
+
+unsigned long ms_os_fork_generation(void)
+{
+    return 0;
+}
+
+/* ---- address space ---------------------------------------------------- */
+
+/* Committed at once: commit-on-first-touch would make a later access fail
+ * with an exception rather than an error here.  Committed pages read as
+ * zero.  The base is 64 KiB-aligned (allocation granularity). */
+int ms_os_reserve(size_t len, void **out, ms_oserr *err)
+{
+    void *p = VirtualAlloc(NULL, len, MEM_RESERVE | MEM_COMMIT, PAGE_NOACCESS);
+
+    if (p == NULL) {
+        return fail_last(err, "VirtualAlloc");
+    }
+    *out = p;
+    return 0;
+}
+
+/* MEM_RELEASE frees the whole reservation and wants size 0.  The WER table
+ * stays locked across the free so no other thread can reserve, harden and
+ * register the same addresses before their old entries are dropped. */
+int ms_os_release(void *addr, size_t len, ms_oserr *err)
+{
+    int rc = 0;
+
+    AcquireSRWLockExclusive(&wer_table_lock);
+    if (!VirtualFree(addr, 0, MEM_RELEASE)) {
+        rc = fail_last(err, "VirtualFree");
+    } else if (wer_unregister != NULL) {
+        wer_forget_range_locked(addr, len);
+    }
+    ReleaseSRWLockExclusive(&wer_table_lock);
+    return rc;
+}
+
+static DWORD page_protection(ms_prot prot)
+{
+    switch (prot) {
+    case MS_PROT_READ:
+        return PAGE_READONLY;
+    case MS_PROT_RW:
+        return PAGE_READWRITE;
+    case MS_PROT_NONE:
+    default:
+        return PAGE_NOACCESS;
+    }
+}
+
+int ms_os_protect(void *addr, size_t len, ms_prot prot, ms_oserr *err)
+{
+    DWORD old; /* VirtualProtect fails if this pointer is NULL */
+
+    if (!VirtualProtect(addr, len, page_protection(prot), &old)) {
+        return fail_last(err, "VirtualProtect");
+    }
+    return 0;
+}
+
+/* ---- locking ---------------------------------------------------------- */
+
+/* PAGE_NOACCESS pages cannot be locked: the caller locks while the pages
+ * are accessible.  A full working-set minimum fails with
+ * ERROR_WORKING_SET_QUOTA (ENOMEM), which ms_os_raise_lock_limit answers. */
+int ms_os_lock(void *addr, size_t len, ms_oserr *err)
+{
+    if (!VirtualLock(addr, len)) {
+        return fail_last(err, "VirtualLock");
+    }
+    return 0;
+}
+
+/* ERROR_NOT_LOCKED: some pages were not locked; they are unlocked now all
+ * the same, which is what the caller asked for. */
+int ms_os_unlock(void *addr, size_t len, ms_oserr *err)
+{
+    if (!VirtualUnlock(addr, len)) {
+        DWORD e = GetLastError();
+        if (e != ERROR_NOT_LOCKED) {
+            return fail_win(err, "VirtualUnlock", e);
+        }
+    }
+    return 0;
+}
+
+/* A process may lock about its minimum working set "minus a small
+ * overhead" (VirtualLock docs); this much more covers the overhead. */
+#define WS_SLACK_PAGES 16
+
+/* *sum = a + b, or 0 if that overflows. */
+static int add_size(size_t a, size_t b, size_t *sum)
+{
+    if (a > SIZE_MAX - b) {
+        return 0;
+    }
+    *sum = a + b;
+    return 1;
+}
+
+int ms_os_raise_lock_limit(size_t more)
+{
+    HANDLE self = GetCurrentProcess();
+    SIZE_T lo, hi;
+    size_t extra;
+
+    if (!GetProcessWorkingSetSize(self, &lo, &hi)) {
+        return 0;
+    }
+    if (page_size > SIZE_MAX / WS_SLACK_PAGES ||
+        !add_size(more, page_size * WS_SLACK_PAGES, &extra) ||
+        !add_size(lo, extra, &lo) || !add_size(hi, extra, &hi)) {
+        return 0;
+    }
+    return SetProcessWorkingSetSize(self, lo, hi) != 0;
+}
+
+/* The minimum working set is what bounds VirtualLock; how far it may grow
+ * depends on system memory and privileges, so the hard limit is unknown. */
+void ms_os_lock_limit(long long *soft, long long *hard)
+{
+    SIZE_T lo, hi;
+
+    *hard = -1;
+    if (!GetProcessWorkingSetSize(GetCurrentProcess(), &lo, &hi) ||
+        lo > (SIZE_T)LLONG_MAX) {
+        *soft = -1;
+        return;
+    }
+    *soft = (long long)lo;
+}
+
+/* ---- hardening -------------------------------------------------------- */
+
+/* Windows has no fork and no transparent huge pages; what is left is
+ * keeping the pages out of crash dumps. */
+int ms_os_harden(void *addr, size_t len, ms_oserr *err)
+{
+    return wer_exclude(addr, len, err);
+}
+
+/* ---- wiping and randomness -------------------------------------------- */
+
+/* SecureZeroMemory writes through a volatile pointer, so the stores are
+ * never optimised away. */
+void ms_os_wipe(void *addr, size_t len)
+{
+    if (len == 0) {
+        return;
+    }
+    SecureZeroMemory(addr, len);
+}
+
+/* BCryptGenRandom takes a ULONG (32-bit) length: fill in chunks. */
+int ms_os_random(void *addr, size_t len, ms_oserr *err)
+{
+    unsigned char *p = (unsigned char *)addr;
+
+    while (len > 0) {
+        ULONG n = len > ULONG_MAX ? ULONG_MAX : (ULONG)len;
+        NTSTATUS st =
+            BCryptGenRandom(NULL, p, n, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+        if (!BCRYPT_SUCCESS(st)) {
+            return fail_ntstatus(err, "BCryptGenRandom", st);
+        }
+        p += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* ---- files ----------------------------------------------------------- */
+
+/*
+ * A file descriptor is an index into one C runtime's table, and each CRT
+ * DLL has its own.  Every CPython since 3.5 keeps its descriptors in the
+ * UCRT (ucrtbase.dll), while mingw-w64 (as packaged by Debian) links this
+ * file against msvcrt.dll: looking the descriptor up in our own table would
+ * read from whatever file that table has under the same number.  So the
+ * UCRT's table is used whenever the UCRT is loaded, and this file's own CRT
+ * only when it is not (then the process has no other CRT to speak of).
+ */
+typedef intptr_t(__cdecl *get_osfhandle_fn)(int fd);
+typedef _invalid_parameter_handler(__cdecl *set_iph_fn)(
+    _invalid_parameter_handler handler);
+
+/* The UCRT reports a bad descriptor to the invalid-parameter handler, which
+ * by default ends the process; this one lets _get_osfhandle return -1. */
+static void __cdecl ignore_invalid_parameter(const wchar_t *expression,
+                                             const wchar_t *function,
+                                             const wchar_t *file,
+                                             unsigned int line,
+                                             uintptr_t reserved)
+{
+    (void)expression;
+    (void)function;
+    (void)file;
+    (void)line;
+    (void)reserved;
+}
+
+/* fd's OS handle from the UCRT's table; 0 if the UCRT is not loaded. */
+static int ucrt_handle_of(int fd, intptr_t *handle)
+{
+    HMODULE ucrt = GetModuleHandleW(L"ucrtbase.dll");
+    FARPROC get, set;
+    _invalid_parameter_handler old;
+
+    if (ucrt == NULL) {
+        return 0;
+    }
+    get = GetProcAddress(ucrt, "_get_osfhandle");
+    set = GetProcAddress(ucrt, "_set_thread_local_invalid_parameter_handler");
+    if (get == NULL || set == NULL) {
+        return 0;
+    }
+    /* Thread-local, as CPython's _Py_BEGIN_SUPPRESS_IPH does it. */
+    old = ((set_iph_fn)(void (*)(void))set)(ignore_invalid_parameter);
+    *handle = ((get_osfhandle_fn)(void (*)(void))get)(fd);
+    ((set_iph_fn)(void (*)(void))set)(old);
+    return 1;
+}
+
+/* INVALID_HANDLE_VALUE for a closed descriptor; -2 for one with no stream
+ * (stdin of a GUI program): both are "no handle". */
+static HANDLE handle_of(int fd)
+{
+    intptr_t h;
+
+    if (!ucrt_handle_of(fd, &h)) {
+        h = _get_osfhandle(fd);
+    }
+    if (h == -1 || h == -2) {
+        return INVALID_HANDLE_VALUE;
+    }
+    return (HANDLE)h;
+}
+
+/* ReadFile straight into addr: no CRT buffer in between, and binary
+ * semantics (no CR/LF translation, no stop at Ctrl+Z) whatever the
+ * descriptor's mode.  Capped at INT_MAX bytes per call, as CPython's
+ * os.read is on Windows. */
+int ms_os_read(int fd, void *addr, size_t len, size_t *got, ms_oserr *err)
+{
+    HANDLE h = handle_of(fd);
+    DWORD want = len > (size_t)INT_MAX ? (DWORD)INT_MAX : (DWORD)len;
+    DWORD n = 0;
+
+    if (h == INVALID_HANDLE_VALUE) {
+        return fail_win(err, "_get_osfhandle", ERROR_INVALID_HANDLE);
+    }
+    if (!ReadFile(h, addr, want, &n, NULL)) {
+        DWORD e = GetLastError();
+        /* The writer closed the pipe: end of file, as _read reports it. */
+        if (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF) {
+            *got = 0;
+            return 0;
+        }
+        return fail_win(err, "ReadFile", e);
+    }
+    *got = n;
+    return 0;
+}
+
+/* ---- mutex ------------------------------------------------------------ */
+
+void ms_mutex_init(ms_mutex *m)
+{
+    InitializeSRWLock(m);
+}
+
+/* An SRW lock holds no resources. */
+void ms_mutex_destroy(ms_mutex *m)
+{
+    (void)m;
+}
+
+void ms_mutex_lock(ms_mutex *m)
+{
+    AcquireSRWLockExclusive(m);
+}
+
+void ms_mutex_unlock(ms_mutex *m)
+{
+    ReleaseSRWLockExclusive(m);
+}

@@ -1,0 +1,146 @@
+/*
+ * text.c - UTF-8 without the Python codec machinery.
+ *
+ * SecretStr text is encoded from a str's code points straight into secret
+ * memory (PyUnicode_AsUTF8 would leave a cached UTF-8 copy inside the str),
+ * counted in place, and bytes from a terminal are validated in place:
+ * a UnicodeDecodeError would carry the offending bytes onto the heap.
+ */
+#include "ext.h"
+
+static Py_ssize_t utf8_len_of(Py_UCS4 c)
+{
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c < 0x800) {
+        return 2;
+    }
+    if (c < 0x10000) {
+        return 3;
+    }
+    return 4;
+}
+
+static int is_surrogate(Py_UCS4 c)
+{
+    return c >= 0xD800 && c <= 0xDFFF;
+}
+
+/* Bytes needed to encode str; -1 with *bad_index set (no exception) for a
+ * lone surrogate, -1 with an exception for other failures. */
+Py_ssize_t ms_utf8_size(PyObject *str, Py_ssize_t *bad_index)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(str) < 0) {
+        return -1;
+    }
+#endif
+    int kind = PyUnicode_KIND(str);
+    const void *data = PyUnicode_DATA(str);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (is_surrogate(c)) {
+            *bad_index = i;
+            return -1;
+        }
+        if (size > PY_SSIZE_T_MAX - 4) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        size += utf8_len_of(c);
+    }
+    return size;
+}
+
+/* Encode str (already checked by ms_utf8_size) into out. */
+void ms_utf8_encode(PyObject *str, unsigned char *out)
+{
+    int kind = PyUnicode_KIND(str);
+    const void *data = PyUnicode_DATA(str);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c < 0x80) {
+            *out++ = (unsigned char)c;
+        } else if (c < 0x800) {
+            *out++ = (unsigned char)(0xC0 | (c >> 6));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            *out++ = (unsigned char)(0xE0 | (c >> 12));
+            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        } else {
+            *out++ = (unsigned char)(0xF0 | (c >> 18));
+            *out++ = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        }
+    }
+}
+
+/* Code points in valid UTF-8: every byte that is not a continuation. */
+Py_ssize_t ms_utf8_count(const unsigned char *p, size_t n)
+{
+    Py_ssize_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        count += (p[i] & 0xC0) != 0x80;
+    }
+    return count;
+}
+
+static int is_cont(unsigned char b)
+{
+    return (b & 0xC0) == 0x80;
+}
+
+/* Length of the valid sequence starting at p[0] (at most n bytes), or 0.
+ * Rejects overlong forms, surrogates and code points above U+10FFFF
+ * (the rules of RFC 3629, as Python's decoder applies them). */
+static size_t sequence_len(const unsigned char *p, size_t n)
+{
+    unsigned char b = p[0];
+    if (b < 0x80) {
+        return 1;
+    }
+    if (b >= 0xC2 && b <= 0xDF) {
+        return n >= 2 && is_cont(p[1]) ? 2 : 0;
+    }
+    if (b >= 0xE0 && b <= 0xEF) {
+        if (n < 3 || !is_cont(p[1]) || !is_cont(p[2])) {
+            return 0;
+        }
+        if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] > 0x9F)) {
+            return 0;
+        }
+        return 3;
+    }
+    if (b >= 0xF0 && b <= 0xF4) {
+        if (n < 4 || !is_cont(p[1]) || !is_cont(p[2]) || !is_cont(p[3])) {
+            return 0;
+        }
+        if ((b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] > 0x8F)) {
+            return 0;
+        }
+        return 4;
+    }
+    return 0;
+}
+
+/* 0 if p[0:n] is valid UTF-8; else -1 with the offset of the first bad
+ * sequence in *bad_offset. */
+int ms_utf8_validate(const unsigned char *p, size_t n, size_t *bad_offset)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t k = sequence_len(p + i, n - i);
+        if (k == 0) {
+            *bad_offset = i;
+            return -1;
+        }
+        i += k;
+    }
+    return 0;
+}
