@@ -82,7 +82,7 @@ static void on_fork_child(void)
 static int secretmem_probe(void)
 {
 #if defined(__linux__) && defined(__NR_memfd_secret)
-    long fd = syscall(__NR_memfd_secret, (unsigned long)FD_CLOEXEC);
+    long fd = syscall(__NR_memfd_secret, (unsigned long)O_CLOEXEC);
     if (fd < 0) {
         return 0;
     }

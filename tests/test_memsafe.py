@@ -1,0 +1,274 @@
+"""MemSafe: the API contract, bad input, and every method on a closed object."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import pickle
+import sys
+
+import pytest
+
+import memsafe
+
+
+def content(m: memsafe.Secret) -> bytes:
+    return m.read(bytes)
+
+
+def test_size_constructor_gives_zero_bytes() -> None:
+    m = memsafe.MemSafe(32)
+    assert len(m) == 32
+    assert content(m) == bytes(32)
+
+
+def test_default_is_empty() -> None:
+    assert len(memsafe.MemSafe()) == 0
+
+
+@pytest.mark.parametrize(
+    "source",
+    [b"seed", bytearray(b"seed"), memoryview(b"xseedx")[1:5], b""],
+)
+def test_copy_constructor_from_bytes_like(source: bytes) -> None:
+    m = memsafe.MemSafe(source)
+    assert content(m) == bytes(source)
+
+
+def test_copy_constructor_from_another_secret() -> None:
+    src = memsafe.SecretBytes(b"abc")
+    assert content(memsafe.MemSafe(src)) == b"abc"
+    assert content(memsafe.SecretBytes(memsafe.MemSafe(b"xyz"))) == b"xyz"
+
+
+def test_wipe_source_wipes_a_writable_source() -> None:
+    src = bytearray(b"password")
+    m = memsafe.MemSafe(src, wipe_source=True)
+    assert src == bytearray(8)
+    assert content(m) == b"password"
+
+
+def test_wipe_source_false_leaves_source() -> None:
+    src = bytearray(b"password")
+    memsafe.MemSafe(src, wipe_source=False)
+    assert src == b"password"
+
+
+def test_wipe_source_on_read_only_raises_before_copying() -> None:
+    with pytest.raises(TypeError, match="writable"):
+        memsafe.MemSafe(b"password", wipe_source=True)
+    with pytest.raises(TypeError, match="writable"):
+        memsafe.SecretBytes(b"password", wipe_source=True)
+
+
+def test_write_window_and_closure_forms() -> None:
+    m = memsafe.MemSafe(4)
+    with m.write() as view:
+        assert isinstance(view, memoryview)
+        assert view.format == "B" and not view.readonly and len(view) == 4
+        view[:] = b"abcd"
+    m.write(lambda v: v.__setitem__(0, ord("z")))
+    assert content(m) == b"zbcd"
+    with m.read() as view:
+        assert view.readonly and view.format == "B"
+        with pytest.raises(TypeError):
+            view[0] = 1  # type: ignore[index]
+
+
+def test_read_closure_returns_result_and_propagates_errors() -> None:
+    m = memsafe.MemSafe(b"data")
+    assert m.read(lambda v: hashlib.sha256(v).digest()) == hashlib.sha256(
+        b"data"
+    ).digest()
+    with pytest.raises(ZeroDivisionError):
+        m.read(lambda v: 1 / 0)
+    assert content(m) == b"data"  # the window was closed anyway
+    with pytest.raises(TypeError):
+        m.read(42)  # type: ignore[call-overload]
+
+
+def test_closure_view_is_released_after_the_call() -> None:
+    m = memsafe.MemSafe(b"data")
+    kept: list[memoryview] = []
+    m.read(kept.append)
+    with pytest.raises(ValueError, match="released"):
+        bytes(kept[0])
+
+
+def test_extend_grows_inside_secure_memory() -> None:
+    m = memsafe.MemSafe(b"seed")
+    m.extend(b" more")
+    m.extend(bytearray(b"!"))
+    m.extend(memsafe.SecretBytes(b"?"))
+    assert content(m) == b"seed more!?"
+    m.extend(m)
+    assert content(m) == b"seed more!?" * 2
+    with pytest.raises(TypeError):
+        m.extend(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        m.extend("text")  # type: ignore[arg-type]
+
+
+def test_extend_refused_while_window_open() -> None:
+    m = memsafe.MemSafe(b"seed")
+    with m.read(), pytest.raises(BufferError):
+        m.extend(b"x")
+    assert content(m) == b"seed"
+
+
+def test_repr_and_str_never_show_content() -> None:
+    m = memsafe.MemSafe(b"hunter2")
+    assert repr(m) == "MemSafe('**********')"
+    assert str(m) == repr(m)
+    assert "hunter2" not in repr(m) + str(m) + format(m)
+    m.close()
+    assert repr(m) == "<closed MemSafe>"
+
+
+def test_not_hashable_not_picklable() -> None:
+    m = memsafe.MemSafe(b"k")
+    with pytest.raises(TypeError):
+        hash(m)
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        with pytest.raises(TypeError, match="pickle"):
+            pickle.dumps(m, protocol)
+
+
+def test_copy_and_deepcopy_are_independent_secure_copies() -> None:
+    m = memsafe.MemSafe(b"abc")
+    for c in (copy.copy(m), copy.deepcopy(m)):
+        assert type(c) is memsafe.MemSafe and c is not m
+        assert c._region_info()["data"] != m._region_info()["data"]
+        assert content(c) == b"abc"
+        c.write(lambda v: v.__setitem__(0, 0))
+        assert content(m) == b"abc"
+        c.close()
+    assert not m.closed
+
+
+def test_context_manager_closes() -> None:
+    with memsafe.MemSafe(8) as m:
+        assert not m.closed
+    assert m.closed
+
+
+def test_close_is_idempotent() -> None:
+    m = memsafe.MemSafe(8)
+    m.close()
+    m.close()
+    assert m.closed
+
+
+CLOSED_CALLS = [
+    ("len", lambda m: len(m)),
+    ("read", lambda m: m.read().__enter__()),
+    ("read-closure", lambda m: m.read(bytes)),
+    ("write", lambda m: m.write().__enter__()),
+    ("write-closure", lambda m: m.write(bytes)),
+    ("extend", lambda m: m.extend(b"x")),
+    ("locked", lambda m: m.locked),
+    ("copy", lambda m: copy.copy(m)),
+    ("memoryview", lambda m: memoryview(m)),
+    ("eq", lambda m: m == b"x"),
+    ("compare_digest", lambda m: memsafe.compare_digest(m, b"x")),
+    ("enter", lambda m: m.__enter__()),
+    ("region_info", lambda m: m._region_info()),
+    ("copy-source", lambda m: memsafe.MemSafe(m)),
+    ("extend-source", lambda m: memsafe.MemSafe(1).extend(m)),
+]
+
+
+@pytest.mark.parametrize("name,call", CLOSED_CALLS, ids=[c[0] for c in CLOSED_CALLS])
+def test_every_method_on_closed_object_raises_value_error(name, call) -> None:  # type: ignore[no-untyped-def]
+    m = memsafe.MemSafe(b"x")
+    m.close()
+    with pytest.raises(ValueError, match="closed"):
+        call(m)
+    assert m.closed
+    repr(m)
+    m.close()
+
+
+@pytest.mark.parametrize("bad", ["text", 1.5, None, object(), [1, 2], True])
+def test_wrong_types_raise_type_error(bad: object) -> None:
+    with pytest.raises(TypeError):
+        memsafe.MemSafe(bad)  # type: ignore[arg-type]
+
+
+def test_negative_sizes_raise_value_error() -> None:
+    for n in (-1, -(2**70)):
+        with pytest.raises(ValueError):
+            memsafe.MemSafe(n)
+
+
+@pytest.mark.parametrize("n", [sys.maxsize, 2**62, 2**64, 2**100, 2**47 * 3])
+def test_sizes_beyond_memory_fail_cleanly(n: int) -> None:
+    with pytest.raises((MemoryError, OSError)):
+        memsafe.MemSafe(n)
+
+
+def test_zero_length_secret_is_allowed() -> None:
+    m = memsafe.MemSafe(0)
+    assert len(m) == 0
+    with m.read() as view:
+        assert len(view) == 0 and bytes(view) == b""
+    with m.write() as view:
+        assert len(view) == 0
+    assert hashlib.sha256(b"").digest() == m.read(lambda v: hashlib.sha256(v).digest())
+    m.close()
+
+
+def test_window_entered_twice_is_an_error() -> None:
+    m = memsafe.MemSafe(1)
+    w = m.read()
+    with w:
+        with pytest.raises(RuntimeError):
+            w.__enter__()
+    with pytest.raises(RuntimeError):
+        w.__enter__()
+    assert w.__exit__(None, None, None) is False  # idempotent exit
+
+
+def test_window_exit_without_enter_is_harmless() -> None:
+    m = memsafe.MemSafe(1)
+    assert m.read().__exit__(None, None, None) is False
+    assert m.write().__exit__(None, None, None) is False
+    with m.write():
+        pass
+
+
+def test_buffer_only_inside_a_window() -> None:
+    m = memsafe.MemSafe(b"abc")
+    with pytest.raises(BufferError, match="window"):
+        memoryview(m)
+    with pytest.raises(BufferError):
+        hashlib.sha256(m)
+    with m.read():
+        view = memoryview(m)
+        assert view.readonly and bytes(view) == b"abc"
+        assert hashlib.sha256(m).digest() == hashlib.sha256(b"abc").digest()
+        view.release()
+    with m.write():
+        view = memoryview(m)
+        assert not view.readonly
+        view.release()
+
+
+def test_secret_types_share_the_base() -> None:
+    assert issubclass(memsafe.MemSafe, memsafe.Secret)
+    assert issubclass(memsafe.SecretBytes, memsafe.Secret)
+    assert issubclass(memsafe.SecretStr, memsafe.Secret)
+    with pytest.raises(TypeError):
+        memsafe.Secret()
+    assert not hasattr(memsafe.SecretBytes(b""), "write")
+
+
+def test_subclass_keeps_protections() -> None:
+    class ApiKey(memsafe.SecretBytes):
+        pass
+
+    k = ApiKey(b"abc")
+    assert repr(k) == "ApiKey('**********')"
+    assert k == b"abc"
+    assert type(copy.copy(k)) is ApiKey
+    k.close()
