@@ -93,5 +93,6 @@ Py_ssize_t ms_utf8_size(PyObject *str, Py_ssize_t *bad_index);
 void ms_utf8_encode(PyObject *str, unsigned char *out);
 Py_ssize_t ms_utf8_count(const unsigned char *p, size_t n);
 int ms_utf8_validate(const unsigned char *p, size_t n, size_t *bad_offset);
+int ms_utf8_equal_ct(const unsigned char *p, size_t n, PyObject *str);
 
 #endif /* MEMSAFE_EXT_H */

@@ -759,8 +759,29 @@ static PyObject *secretstr_reveal(SecretObject *s,
 
 /* ---- comparison ------------------------------------------------------- */
 
+/* SecretStr == str: compared code point by code point, in constant time
+ * with respect to the secret. */
+static PyObject *compare_text(PyObject *a, PyObject *b, int op)
+{
+    const unsigned char *p;
+    size_t n;
+    if (ms_secret_view_open((SecretObject *)a, &p, &n) < 0) {
+        return NULL;
+    }
+    int eq = ms_utf8_equal_ct(p, n, b);
+    ms_secret_view_close((SecretObject *)a);
+    if (eq < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+}
+
 static PyObject *secret_richcompare(PyObject *a, PyObject *b, int op)
 {
+    if ((op == Py_EQ || op == Py_NE) && PyUnicode_Check(b) &&
+        ms_secret_kind(a) == MS_KIND_STR) {
+        return compare_text(a, b, op);
+    }
     if ((op != Py_EQ && op != Py_NE) ||
         (!ms_secret_check(b) && !PyObject_CheckBuffer(b))) {
         Py_RETURN_NOTIMPLEMENTED;

@@ -55,6 +55,31 @@ Py_ssize_t ms_utf8_size(PyObject *str, Py_ssize_t *bad_index)
     return size;
 }
 
+/* UTF-8 of one code point (not a surrogate) into out; returns its length. */
+static size_t encode_one(Py_UCS4 c, unsigned char *out)
+{
+    if (c < 0x80) {
+        out[0] = (unsigned char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (unsigned char)(0xC0 | (c >> 6));
+        out[1] = (unsigned char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (unsigned char)(0xE0 | (c >> 12));
+        out[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+        out[2] = (unsigned char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    out[0] = (unsigned char)(0xF0 | (c >> 18));
+    out[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+    out[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    out[3] = (unsigned char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
 /* Encode str (already checked by ms_utf8_size) into out. */
 void ms_utf8_encode(PyObject *str, unsigned char *out)
 {
@@ -62,23 +87,40 @@ void ms_utf8_encode(PyObject *str, unsigned char *out)
     const void *data = PyUnicode_DATA(str);
     Py_ssize_t n = PyUnicode_GET_LENGTH(str);
     for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c < 0x80) {
-            *out++ = (unsigned char)c;
-        } else if (c < 0x800) {
-            *out++ = (unsigned char)(0xC0 | (c >> 6));
-            *out++ = (unsigned char)(0x80 | (c & 0x3F));
-        } else if (c < 0x10000) {
-            *out++ = (unsigned char)(0xE0 | (c >> 12));
-            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-            *out++ = (unsigned char)(0x80 | (c & 0x3F));
-        } else {
-            *out++ = (unsigned char)(0xF0 | (c >> 18));
-            *out++ = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
-            *out++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
-            *out++ = (unsigned char)(0x80 | (c & 0x3F));
+        out += encode_one(PyUnicode_READ(kind, data, i), out);
+    }
+}
+
+/* Compare UTF-8 secret bytes p[0:n] with a str, without encoding the str
+ * into a buffer: each code point is encoded into a 4-byte scratch that is
+ * wiped afterwards.  The secret's bytes are only ever XORed and ORed into
+ * an accumulator (no branch or early exit on them); the loop covers the
+ * longer of the two lengths.  Returns 1 equal, 0 different, -1 error. */
+int ms_utf8_equal_ct(const unsigned char *p, size_t n, PyObject *str)
+{
+    Py_ssize_t bad = -1;
+    Py_ssize_t size = ms_utf8_size(str, &bad);
+    if (size < 0) {
+        return bad >= 0 ? 0 : -1; /* a lone surrogate never matches */
+    }
+    int kind = PyUnicode_KIND(str);
+    const void *data = PyUnicode_DATA(str);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(str);
+    volatile unsigned char diff = (unsigned char)((size_t)size != n);
+    unsigned char unit[4];
+    size_t pos = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        size_t k = encode_one(PyUnicode_READ(kind, data, i), unit);
+        for (size_t j = 0; j < k; j++, pos++) {
+            unsigned char y = pos < n ? p[pos] : 0;
+            diff |= (unsigned char)(unit[j] ^ y);
         }
     }
+    for (; pos < n; pos++) {
+        diff |= p[pos];
+    }
+    ms_os_wipe(unit, sizeof(unit));
+    return diff == 0;
 }
 
 /* Code points in valid UTF-8: every byte that is not a continuation. */
