@@ -74,12 +74,6 @@ PyObject *ms_raise_oserr(const ms_oserr *err, PyObject *filename)
     return NULL;
 }
 
-static int is_reservation(const ms_oserr *err)
-{
-    return err->op != NULL && (strcmp(err->op, "mmap") == 0 ||
-                               strcmp(err->op, "VirtualAlloc") == 0);
-}
-
 static void lock_limit_text(char *buf, size_t len)
 {
     long long soft, hard;
@@ -126,13 +120,14 @@ PyObject *ms_raise(ms_status st, const ms_oserr *err, const char *busy)
     case MS_OK:
         break;
     case MS_E_OS:
-        if (err->code == ENOMEM && is_reservation(err)) {
-            return PyErr_Format(PyExc_MemoryError,
-                                "cannot reserve secure memory (%s failed)",
-                                err->op);
-        }
         return ms_raise_oserr(err, NULL);
     case MS_E_NOMEM:
+        if (err != NULL && err->op != NULL) {
+            return PyErr_Format(PyExc_MemoryError,
+                                "cannot allocate secure memory (%s failed: "
+                                "out of memory)",
+                                err->op);
+        }
         return PyErr_Format(PyExc_MemoryError,
                             "secret too large for the address space");
     case MS_E_LOCK:

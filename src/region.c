@@ -4,6 +4,7 @@
  */
 #include "region.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,12 +100,15 @@ static ms_status mapping_create(ms_mapping *m, size_t len, ms_lockmode mode,
     size_t page = ms_os_page_size();
     size_t data_len = data_size_for(len);
     if (data_len == 0 || data_len > SIZE_MAX - 2 * page) {
+        err->code = ENOMEM;
+        err->winerror = 0;
+        err->op = NULL;
         return MS_E_NOMEM;
     }
     mapping_clear(m);
     void *base = NULL;
     if (ms_os_reserve(data_len + 2 * page, &base, err) != 0) {
-        return MS_E_OS;
+        return err->code == ENOMEM ? MS_E_NOMEM : MS_E_OS;
     }
     m->base = (unsigned char *)base;
     m->total = data_len + 2 * page;
@@ -117,7 +121,8 @@ static ms_status mapping_create(ms_mapping *m, size_t len, ms_lockmode mode,
         ms_oserr ignored;
         (void)ms_os_release(m->base, m->total, &ignored);
         mapping_clear(m);
-        return MS_E_OS;
+        /* ENOMEM making fresh pages writable: out of commit charge. */
+        return err->code == ENOMEM ? MS_E_NOMEM : MS_E_OS;
     }
     lock_pages(m, mode, lr, err);
     if (lr->failed && mode == MS_LOCK_REQUIRED) {

@@ -32,7 +32,8 @@
 typedef enum {
     MS_OK = 0,
     MS_E_OS,        /* an OS call failed; the ms_oserr says which */
-    MS_E_NOMEM,     /* size too large for the address space */
+    MS_E_NOMEM,     /* out of address space or memory (err->op: which call,
+                     * NULL when the size alone is too large) */
     MS_E_LOCK,      /* locking failed and the lock mode requires it */
     MS_E_CLOSED,    /* the region was closed */
     MS_E_BROKEN,    /* the region was destroyed to fail closed */

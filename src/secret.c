@@ -470,18 +470,24 @@ static PyObject *secret_get_locked(SecretObject *s, void *Py_UNUSED(c))
 
 static Py_ssize_t secret_length(SecretObject *s)
 {
+    int text = ms_secret_kind((PyObject *)s) == MS_KIND_STR;
     ms_region_lock(&s->region);
     ms_status st = ms_region_usable(&s->region);
-    size_t n = ms_region_len(&s->region);
+    Py_ssize_t n = text ? s->nchars : (Py_ssize_t)ms_region_len(&s->region);
     ms_region_unlock(&s->region);
     if (st != MS_OK) {
         ms_raise(st, NULL, NULL);
         return -1;
     }
-    if (ms_secret_kind((PyObject *)s) == MS_KIND_STR) {
-        return s->nchars;
-    }
-    return (Py_ssize_t)n;
+    return n;
+}
+
+/* Characters of a SecretStr change under the lock, like its bytes. */
+static void add_chars(SecretObject *s, Py_ssize_t n)
+{
+    ms_region_lock(&s->region);
+    s->nchars += n;
+    ms_region_unlock(&s->region);
 }
 
 static PyObject *secret_repr(SecretObject *s)
@@ -639,7 +645,7 @@ static int grow_self(SecretObject *s)
         return -1;
     }
     memcpy(tail, tail - n, n);
-    s->nchars *= 2;
+    add_chars(s, s->nchars);
     return grow_end(s, &lr);
 }
 
@@ -662,7 +668,7 @@ static int grow_copy(SecretObject *s, PyObject *obj)
         memcpy(tail, src.p, src.n);
     }
     if (src.secret != NULL) {
-        s->nchars += src.secret->nchars;
+        add_chars(s, src.secret->nchars);
     }
     source_put(&src, 0);
     return grow_end(s, &lr);
@@ -704,7 +710,7 @@ static int grow_text(SecretObject *s, PyObject *text)
         return -1;
     }
     ms_utf8_encode(text, tail);
-    s->nchars += PyUnicode_GET_LENGTH(text);
+    add_chars(s, PyUnicode_GET_LENGTH(text));
     return grow_end(s, &lr);
 }
 
