@@ -22,8 +22,9 @@ SANITIZED = os.environ.get("MEMSAFE_SANITIZED") == "1"
 linux_only = pytest.mark.skipif(not LINUX, reason="needs Linux /proc")
 posix_only = pytest.mark.skipif(WINDOWS, reason="needs fork/POSIX")
 not_sanitized = pytest.mark.skipif(
-    SANITIZED, reason="sanitizer/valgrind run: intercepts mlock or reports "
-    "the deliberate fault itself"
+    SANITIZED,
+    reason="sanitizer/valgrind run: intercepts mlock or reports "
+    "the deliberate fault itself",
 )
 
 CAP_IPC_LOCK = 14

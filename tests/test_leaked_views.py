@@ -20,9 +20,8 @@ def perms(m: memsafe.Secret) -> str | None:
 @linux_only
 def test_leaked_slice_raises_and_keeps_memory_readable_until_released() -> None:
     m = memsafe.MemSafe(b"secret bytes")
-    with pytest.raises(BufferError, match="still alive"):
-        with m.read() as view:
-            leaked = view[2:8]
+    with pytest.raises(BufferError, match="still alive"), m.read() as view:
+        leaked = view[2:8]
     # The slice is still usable: the pages stayed readable for it.
     assert perms(m) == "r--p"
     assert bytes(leaked) == b"cret b"
@@ -36,9 +35,8 @@ def test_leaked_slice_raises_and_keeps_memory_readable_until_released() -> None:
 @linux_only
 def test_leaked_writable_slice_keeps_rw_then_drops_to_none() -> None:
     m = memsafe.MemSafe(8)
-    with pytest.raises(BufferError):
-        with m.write() as view:
-            leaked = view[:4]
+    with pytest.raises(BufferError), m.write() as view:
+        leaked = view[:4]
     assert perms(m) == "rw-p"
     leaked[0] = 65  # still writable: no crash
     with pytest.raises(BufferError):
@@ -54,9 +52,8 @@ def test_leaked_writable_slice_keeps_rw_then_drops_to_none() -> None:
 @linux_only
 def test_leaked_memoryview_of_the_view() -> None:
     m = memsafe.MemSafe(b"abc")
-    with pytest.raises(BufferError):
-        with m.read() as view:
-            outer = memoryview(view)
+    with pytest.raises(BufferError), m.read() as view:
+        outer = memoryview(view)
     assert bytes(outer) == b"abc"
     del outer
     gc.collect()
@@ -66,9 +63,8 @@ def test_leaked_memoryview_of_the_view() -> None:
 @linux_only
 def test_leaked_secret_level_view_is_reported_at_last_window_close() -> None:
     m = memsafe.SecretBytes(b"abc")
-    with pytest.raises(BufferError):
-        with m.read():
-            direct = memoryview(m)
+    with pytest.raises(BufferError), m.read():
+        direct = memoryview(m)
     assert bytes(direct) == b"abc"
     direct.release()
     assert perms(m) == "---p"
@@ -102,10 +98,9 @@ def test_window_view_unusable_after_exit() -> None:
 
 def test_exception_in_block_is_kept_as_context() -> None:
     m = memsafe.MemSafe(b"abc")
-    with pytest.raises(BufferError) as info:
-        with m.read() as view:
-            leaked = view[:1]
-            raise KeyError("inner")
+    with pytest.raises(BufferError) as info, m.read() as view:
+        leaked = view[:1]
+        raise KeyError("inner")
     assert isinstance(info.value.__context__, KeyError)
     leaked.release()
     with pytest.raises(BufferError) as info2:

@@ -77,9 +77,9 @@ def test_write_window_and_closure_forms() -> None:
 
 def test_read_closure_returns_result_and_propagates_errors() -> None:
     m = memsafe.MemSafe(b"data")
-    assert m.read(lambda v: hashlib.sha256(v).digest()) == hashlib.sha256(
-        b"data"
-    ).digest()
+    assert (
+        m.read(lambda v: hashlib.sha256(v).digest()) == hashlib.sha256(b"data").digest()
+    )
     with pytest.raises(ZeroDivisionError):
         m.read(lambda v: 1 / 0)
     assert content(m) == b"data"  # the window was closed anyway
@@ -221,9 +221,8 @@ def test_zero_length_secret_is_allowed() -> None:
 def test_window_entered_twice_is_an_error() -> None:
     m = memsafe.MemSafe(1)
     w = m.read()
-    with w:
-        with pytest.raises(RuntimeError):
-            w.__enter__()
+    with w, pytest.raises(RuntimeError):
+        w.__enter__()
     with pytest.raises(RuntimeError):
         w.__enter__()
     assert w.__exit__(None, None, None) is False  # idempotent exit

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from helpers import LINUX, drop_ipc_lock, not_sanitized, run_child
-
 import pytest
+from helpers import LINUX, drop_ipc_lock, not_sanitized, run_child
 
 
 def test_selfcheck_passes_here() -> None:
@@ -33,8 +32,13 @@ def test_selfcheck_json() -> None:
     if LINUX:
         assert all(
             names[n] == "ok"
-            for n in ("memory locking", "core-dump exclusion", "wipe on fork",
-                      "guard pages", "no-access outside windows")
+            for n in (
+                "memory locking",
+                "core-dump exclusion",
+                "wipe on fork",
+                "guard pages",
+                "no-access outside windows",
+            )
         )
 
 

@@ -71,6 +71,7 @@ def test_concurrent_readers_with_a_write_window_get_buffer_error() -> None:
     secret = memsafe.MemSafe(b"x" * 64)
     outcomes: list[str] = []
     with secret.write():
+
         def try_read() -> None:
             try:
                 secret.read(bytes)
@@ -91,6 +92,7 @@ def test_close_from_another_thread_while_reading_is_refused() -> None:
     secret = memsafe.SecretBytes(b"abc")
     results: list[str] = []
     with secret.read() as view:
+
         def close() -> None:
             try:
                 secret.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import Literal
 
 from memsafe._memsafe import (
     LockError,
@@ -49,14 +50,20 @@ __all__ = [
 
 POLICY_ENV = "MEMSAFE_LOCK_POLICY"
 
+_POLICIES: dict[str, Literal["strict", "warn", "off"]] = {
+    "strict": "strict",
+    "warn": "warn",
+    "off": "off",
+}
+
 
 def _policy_from_environment() -> None:
     """Apply MEMSAFE_LOCK_POLICY; an unknown value keeps 'strict' and warns."""
     value = os.environ.get(POLICY_ENV, "").strip().lower()
     if not value:
         return
-    if value in ("strict", "warn", "off"):
-        set_lock_policy(value)
+    if value in _POLICIES:
+        set_lock_policy(_POLICIES[value])
         return
     warnings.warn(
         f"{POLICY_ENV}={value!r} is not 'strict', 'warn' or 'off'; "

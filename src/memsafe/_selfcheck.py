@@ -85,9 +85,11 @@ def _guard_check(info: dict[str, int]) -> Check:
     before = _kernel.perms_at(info["base"])
     after = _kernel.perms_at(info["base"] + info["total"] - page)
     end = info["secret"] + info["len"]
-    status = OK if before == after == "---p" and end == info["data"] + info[
-        "data_len"
-    ] else MISSING
+    status = (
+        OK
+        if before == after == "---p" and end == info["data"] + info["data_len"]
+        else MISSING
+    )
     return Check(
         "guard pages",
         status,
