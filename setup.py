@@ -19,6 +19,7 @@ COMMON_SOURCES = [
     "src/ingest.c",
     "src/text.c",
     "src/region.c",
+    "src/scrub.c",
 ]
 
 GCC_LIKE_FLAGS = [
@@ -64,7 +65,7 @@ setup(
         Extension(
             "memsafe._memsafe",
             sources=COMMON_SOURCES + platform_sources(),
-            depends=["src/ext.h", "src/region.h", "src/platform.h"],
+            depends=["src/ext.h", "src/region.h", "src/platform.h", "src/scrub.h"],
             libraries=platform_libraries(),
             optional=False,
         )

@@ -7,8 +7,11 @@
  * and the lock policy (errors.c).
  */
 #include "ext.h"
+#include "scrub.h"
 
 static int os_ready = 0;
+
+PyObject *ms_str_release = NULL;
 
 PyDoc_STRVAR(compare_digest_doc,
 "compare_digest(a, b, /)\n--\n\n"
@@ -116,6 +119,11 @@ static int module_exec(PyObject *module)
         ms_oserr err = {0, 0, NULL};
         if (ms_os_init(&err) != 0) {
             ms_raise_oserr(&err, NULL);
+            return -1;
+        }
+        ms_scrub_init();
+        ms_str_release = PyUnicode_InternFromString("release");
+        if (ms_str_release == NULL) {
             return -1;
         }
         os_ready = 1;

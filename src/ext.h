@@ -51,6 +51,7 @@ extern PyTypeObject ms_SecretStrType;
 extern PyTypeObject ms_WindowType;
 
 extern PyObject *ms_LockError;
+extern PyObject *ms_str_release; /* interned "release" */
 extern PyObject *ms_LockWarning;
 
 /* errors.c */

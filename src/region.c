@@ -3,6 +3,7 @@
  * export counting, wipe-and-release.  See region.h for the rules.
  */
 #include "region.h"
+#include "scrub.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -138,6 +139,7 @@ static ms_status mapping_create(ms_mapping *m, size_t len, ms_lockmode mode,
  * unlock are ignored (release unlocks too); the first error is reported. */
 static int mapping_wipe_release(ms_mapping *m, ms_oserr *err)
 {
+    ms_scrub();
     ms_os_wipe(m->data, m->data_len);
     if (m->locked) {
         ms_oserr ignored;
@@ -202,6 +204,9 @@ static ms_status apply_prot(ms_region *r, ms_oserr *err)
     ms_prot want = wanted_prot(r);
     if (want == r->prot || is_orphan(r) || r->status != MS_REGION_LIVE) {
         return MS_OK;
+    }
+    if (want == MS_PROT_NONE) {
+        ms_scrub();
     }
     if (ms_os_protect(r->map.data, r->map.data_len, want, err) != 0) {
         /* Raising failed: the caller backs out.  Lowering to read-only

@@ -438,7 +438,8 @@ static PyObject *secret_enter(SecretObject *s, PyObject *Py_UNUSED(ignored))
     return Py_NewRef(s);
 }
 
-static PyObject *secret_exit(SecretObject *s, PyObject *Py_UNUSED(args))
+static PyObject *secret_exit(SecretObject *s, PyObject *const *Py_UNUSED(args),
+                             Py_ssize_t Py_UNUSED(nargs))
 {
     PyObject *r = secret_close(s, NULL);
     if (r == NULL) {
@@ -911,7 +912,7 @@ static PyObject *secretbytes_from_file(PyTypeObject *type, PyObject *path)
          "of it are alive."},                                                 \
         {"__enter__", (PyCFunction)secret_enter, METH_NOARGS,                 \
          "Return the secret itself."},                                        \
-        {"__exit__", (PyCFunction)secret_exit, METH_VARARGS,                  \
+        {"__exit__", (PyCFunction)(void (*)(void))secret_exit, METH_FASTCALL, \
          "Close the secret."},                                                \
         {"__copy__", (PyCFunction)secret_copy, METH_NOARGS,                   \
          "An independent copy in new secure memory."},                        \
