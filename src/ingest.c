@@ -167,6 +167,13 @@ static int read_to_scratch(scratch *sc, read_fn rd, void *ctx, int line,
         }
         if (line && sc->p[sc->used] == '\n') {
             sc->p[sc->used] = 0;
+            /* "\r\n" ends a line as well (input prepared on Windows):
+             * getpass.getpass reads text-mode stdin, which drops the '\r'
+             * too. */
+            if (sc->used > 0 && sc->p[sc->used - 1] == '\r') {
+                sc->used--;
+                sc->p[sc->used] = 0;
+            }
             return 0;
         }
         sc->used += got;
@@ -321,6 +328,26 @@ static long os_flag(PyObject *os, const char *name)
     return f;
 }
 
+/* os.close(fdobj) while an exception is pending: the pending exception
+ * is kept, any error from close itself is dropped. */
+static void close_keeping_error(PyObject *os, PyObject *fdobj)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *pending = PyErr_GetRaisedException();
+    PyObject *closed = PyObject_CallMethod(os, "close", "O", fdobj);
+    Py_XDECREF(closed);
+    PyErr_Clear();
+    PyErr_SetRaisedException(pending);
+#else
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyObject *closed = PyObject_CallMethod(os, "close", "O", fdobj);
+    Py_XDECREF(closed);
+    PyErr_Clear();
+    PyErr_Restore(t, v, tb);
+#endif
+}
+
 /* Open with os.open (path-like objects, wide paths on Windows, and the
  * usual FileNotFoundError/PermissionError with the file name), then read
  * the descriptor to its end. */
@@ -344,11 +371,18 @@ PyObject *ms_ingest_file(PyTypeObject *type, PyObject *path)
     } else if (!PyErr_Occurred()) {
         PyErr_SetString(PyExc_OSError, "os.open returned a bad descriptor");
     }
-    PyObject *closed = PyObject_CallMethod(os, "close", "O", fdobj);
-    if (closed == NULL) {
-        Py_CLEAR(out);
+    /* os.close must not run with the read error pending (calling Python
+     * with an exception set loses it and ends in SystemError); a close
+     * error is reported only when the read succeeded. */
+    if (out == NULL) {
+        close_keeping_error(os, fdobj);
+    } else {
+        PyObject *closed = PyObject_CallMethod(os, "close", "O", fdobj);
+        if (closed == NULL) {
+            Py_CLEAR(out);
+        }
+        Py_XDECREF(closed);
     }
-    Py_XDECREF(closed);
     Py_DECREF(fdobj);
     Py_DECREF(os);
     return out;

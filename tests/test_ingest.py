@@ -1,0 +1,564 @@
+"""Ingestion: SecretBytes.random, .from_file and .from_fd.
+
+Results are checked against the data the test wrote (through a read window,
+by content and by sha256) and against the kernel's view of the pages
+(/proc/self/smaps VmFlags, /proc/self/maps permissions).  Bad input must
+raise the documented exception and leave nothing behind: no locked memory
+(VmLck), no extra mappings, no open file descriptors.
+"""
+
+from __future__ import annotations
+
+import errno
+import gc
+import hashlib
+import os
+import pathlib
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import helpers
+import pytest
+
+import memsafe
+from memsafe import _kernel
+
+SecretBytes = memsafe.SecretBytes
+
+
+# ---- helpers ----------------------------------------------------------------
+
+
+def content(secret: memsafe.Secret) -> bytes:
+    """The secret's bytes (a test-only copy, taken through a read window)."""
+    with secret.read() as view:
+        return bytes(view)
+
+
+def window_sha256(secret: memsafe.Secret) -> bytes:
+    """sha256 of the secret, computed on the window's view (no copy)."""
+    with secret.read() as view:
+        return hashlib.sha256(view).digest()
+
+
+def assert_hardened(secret: memsafe.Secret) -> None:
+    """Locked, dump-excluded, wiped-on-fork and no-access, per the kernel."""
+    assert secret.locked is True
+    info = secret._region_info()
+    m = _kernel.mapping_at(info["data"])
+    assert m is not None, "data pages are not mapped"
+    assert m.covers(info["data"] + info["data_len"] - 1)
+    assert {"lo", "dd"} <= m.vmflags, m.vmflags
+    assert "wf" in m.vmflags or "dc" in m.vmflags, m.vmflags
+    assert m.perms in ("---p", "---s"), m.perms
+    with secret.read():
+        assert _kernel.perms_at(info["data"]) in ("r--p", "r--s")
+    assert _kernel.perms_at(info["data"]) in ("---p", "---s")
+
+
+def pipe_with(data: bytes, *, close: bool = True) -> tuple[int, int]:
+    """A pipe holding data (at most 64 KiB); the write end closed if asked."""
+    r, w = os.pipe()
+    os.write(w, data)
+    if close:
+        os.close(w)
+        w = -1
+    return r, w
+
+
+def writer_thread(fd: int, chunks: list[bytes], delay: float) -> threading.Thread:
+    """Write chunks to fd with a pause before each, then close fd."""
+
+    def run() -> None:
+        try:
+            for chunk in chunks:
+                time.sleep(delay)
+                view = memoryview(chunk)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+        finally:
+            os.close(fd)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def mapping_count() -> int:
+    with open("/proc/self/maps") as f:
+        return sum(1 for _ in f)
+
+
+def vmlck_kb() -> int:
+    value = _kernel.status_field("VmLck")
+    assert value is not None
+    return int(value.split()[0])
+
+
+class Footprint:
+    """Process resources a failed ingestion must not leave behind."""
+
+    def __init__(self) -> None:
+        gc.collect()
+        self.fds = open_fds()
+        self.maps = mapping_count()
+        self.vmlck = vmlck_kb()
+
+    def assert_unchanged(self) -> None:
+        gc.collect()
+        assert open_fds() == self.fds
+        assert vmlck_kb() == self.vmlck
+        assert mapping_count() == self.maps
+
+
+@pytest.fixture
+def footprint() -> Iterator[Footprint]:
+    if not _kernel.available():
+        pytest.skip("needs /proc")
+    yield Footprint()
+
+
+def file_with(tmp_path: pathlib.Path, data: bytes, name: str = "key") -> pathlib.Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+# ---- SecretBytes.random -------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 17, 32, 4079, 4080, 4081, 4096, 10000])
+def test_random_lengths(n: int) -> None:
+    k = SecretBytes.random(n)
+    assert type(k) is SecretBytes
+    assert len(k) == n
+    assert len(content(k)) == n
+    k.close()
+    assert k.closed
+
+
+def test_random_is_random() -> None:
+    a, b = SecretBytes.random(32), SecretBytes.random(32)
+    assert a != b
+    assert content(a) != bytes(32)
+    big = SecretBytes.random(1 << 16)
+    with big.read() as view:
+        assert len(set(view)) == 256  # P(a value missing) ~ 256 * e**-256
+
+
+@helpers.linux_only
+@pytest.mark.parametrize("n", [32, 5000])
+def test_random_is_hardened(n: int) -> None:
+    assert_hardened(SecretBytes.random(n))
+
+
+def test_random_subclass() -> None:
+    class Key(SecretBytes):
+        pass
+
+    k = Key.random(8)
+    assert type(k) is Key
+    assert len(k) == 8
+
+
+@pytest.mark.parametrize(
+    ("arg", "exc"),
+    [
+        (-1, ValueError),
+        (-(2**80), ValueError),
+        ("x", TypeError),
+        (b"32", TypeError),
+        (1.0, TypeError),
+        (True, TypeError),
+        (None, TypeError),
+    ],
+)
+def test_random_bad_argument(arg: Any, exc: type[BaseException]) -> None:
+    with pytest.raises(exc):
+        SecretBytes.random(arg)
+
+
+def test_random_huge_sizes_fail_cleanly() -> None:
+    # In a child: a bug here could try to allocate (or lock) terabytes.
+    out = helpers.ok(
+        helpers.run_child(
+            """
+            import memsafe
+            for n in (2**62, 2**63 - 1, 2**63, 2**64, 2**80):
+                try:
+                    memsafe.SecretBytes.random(n)
+                except (MemoryError, ValueError) as e:
+                    print(n, type(e).__name__)
+                else:
+                    print(n, "no error")
+            """,
+            timeout=60,
+        )
+    )
+    lines = out.splitlines()
+    assert len(lines) == 5, out
+    for line in lines:
+        assert line.endswith(("MemoryError", "ValueError")), out
+
+
+def _limit_data() -> None:
+    import resource
+
+    # mprotect(PROT_WRITE) of a private mapping counts against RLIMIT_DATA:
+    # the allocation below fails at once instead of touching real memory.
+    resource.setrlimit(resource.RLIMIT_DATA, (1 << 30, 1 << 30))
+
+
+@helpers.linux_only
+@helpers.not_sanitized
+def test_random_too_large_for_memory_is_memoryerror() -> None:
+    # The reservation (PROT_NONE) succeeds; making it writable fails.
+    out = helpers.ok(
+        helpers.run_child(
+            """
+            import memsafe
+            try:
+                memsafe.SecretBytes.random(2**36)
+            except BaseException as e:
+                print(type(e).__name__, getattr(e, "errno", None))
+            """,
+            preexec_fn=_limit_data,
+            timeout=60,
+        )
+    )
+    assert out.split()[0] == "MemoryError", out
+
+
+# ---- SecretBytes.from_file ----------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 32, 4079, 4080, 4081, 8160, 8161, 70000])
+def test_from_file_roundtrip(tmp_path: pathlib.Path, n: int) -> None:
+    data = os.urandom(n)
+    k = SecretBytes.from_file(file_with(tmp_path, data))
+    assert type(k) is SecretBytes
+    assert len(k) == n
+    assert content(k) == data
+
+
+@pytest.mark.parametrize("kind", ["str", "bytes", "pathlike"])
+def test_from_file_path_types(tmp_path: pathlib.Path, kind: str) -> None:
+    data = os.urandom(48)
+    path = file_with(tmp_path, data)
+    arg: Any = {"str": str(path), "bytes": os.fsencode(path), "pathlike": path}[kind]
+    assert content(SecretBytes.from_file(arg)) == data
+
+
+def test_from_file_does_not_keep_the_fd(tmp_path: pathlib.Path) -> None:
+    path = file_with(tmp_path, b"k" * 100)
+    before = open_fds()
+    for _ in range(20):
+        SecretBytes.from_file(path).close()
+    assert open_fds() == before
+
+
+def test_from_file_big_file_crosses_growth(tmp_path: pathlib.Path) -> None:
+    # 5 MB: the scratch region starts at one page and doubles about 11 times.
+    data = os.urandom(5 * 1024 * 1024 + 123)
+    path = file_with(tmp_path, data)
+    k = SecretBytes.from_file(path)
+    assert len(k) == len(data)
+    assert window_sha256(k) == hashlib.sha256(path.read_bytes()).digest()
+
+
+@helpers.linux_only
+def test_from_file_is_hardened(tmp_path: pathlib.Path) -> None:
+    assert_hardened(SecretBytes.from_file(file_with(tmp_path, os.urandom(32))))
+    assert_hardened(SecretBytes.from_file(file_with(tmp_path, os.urandom(9000))))
+
+
+def test_from_file_missing(tmp_path: pathlib.Path, footprint: Footprint) -> None:
+    path = tmp_path / "no-such-key"
+    for _ in range(10):
+        with pytest.raises(FileNotFoundError) as info:
+            SecretBytes.from_file(path)
+        assert isinstance(info.value, OSError)
+        assert info.value.errno == errno.ENOENT
+        assert os.fspath(info.value.filename) == str(path)
+    footprint.assert_unchanged()
+
+
+def test_from_file_directory(tmp_path: pathlib.Path, footprint: Footprint) -> None:
+    for _ in range(10):
+        with pytest.raises(IsADirectoryError) as info:
+            SecretBytes.from_file(tmp_path)
+        assert info.value.errno == errno.EISDIR
+    footprint.assert_unchanged()
+
+
+@helpers.posix_only
+def test_from_file_unreadable_as_unprivileged_user() -> None:
+    # root ignores file permissions: drop to 'nobody' in a child.
+    proc = helpers.run_child(
+        """
+        import os, sys, tempfile
+        import memsafe
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+        except OSError:
+            print("cannot drop privileges")
+            sys.exit(0)
+        d = tempfile.mkdtemp()
+        path = os.path.join(d, "key")
+        with open(path, "wb") as f:
+            f.write(b"top secret bytes")
+        os.chmod(path, 0)
+        try:
+            memsafe.SecretBytes.from_file(path)
+        except PermissionError as e:
+            print("PermissionError", e.errno, e.filename == path)
+            print("leak" if "top secret" in str(e) else "clean")
+        os.unlink(path)
+        os.rmdir(d)
+        """
+    )
+    out = helpers.ok(proc)
+    if out.startswith("cannot drop privileges"):
+        pytest.skip("cannot switch to uid 65534 here")
+    assert out.split() == ["PermissionError", str(errno.EACCES), "True", "clean"]
+
+
+def test_from_file_bad_type() -> None:
+    with pytest.raises(TypeError):
+        SecretBytes.from_file(3.5)
+    with pytest.raises(TypeError):
+        SecretBytes.from_file(None)
+
+
+# ---- SecretBytes.from_fd ------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 32, 4080, 4081, 60000])
+def test_from_fd_pipe_to_eof(n: int) -> None:
+    data = os.urandom(n)
+    r, _ = pipe_with(data)
+    try:
+        k = SecretBytes.from_fd(r)
+        assert len(k) == n
+        assert content(k) == data
+        os.fstat(r)  # the descriptor stays open: the caller owns it
+    finally:
+        os.close(r)
+
+
+def test_from_fd_pipe_in_pieces() -> None:
+    # Many short reads, across several scratch growths.
+    data = os.urandom(150_000)
+    chunks = [data[i : i + 7001] for i in range(0, len(data), 7001)]
+    r, w = os.pipe()
+    t = writer_thread(w, chunks, 0.001)
+    try:
+        k = SecretBytes.from_fd(r)
+    finally:
+        t.join(10)
+        os.close(r)
+    assert window_sha256(k) == hashlib.sha256(data).digest()
+
+
+def test_from_fd_exact_size_leaves_the_rest() -> None:
+    r, _ = pipe_with(b"0123456789abcdef")
+    try:
+        k = SecretBytes.from_fd(r, size=10)
+        assert content(k) == b"0123456789"
+        assert os.read(r, 100) == b"abcdef"
+        k2 = SecretBytes.from_fd(r, 0)
+        assert len(k2) == 0
+    finally:
+        os.close(r)
+
+
+def test_from_fd_exact_size_in_pieces() -> None:
+    data = os.urandom(20000)
+    r, w = os.pipe()
+    t = writer_thread(w, [data[:3], data[3:9000], data[9000:]], 0.01)
+    try:
+        k = SecretBytes.from_fd(r, size=len(data))
+    finally:
+        t.join(10)
+        os.close(r)
+    assert content(k) == data
+
+
+def test_from_fd_regular_file_from_current_offset(tmp_path: pathlib.Path) -> None:
+    data = os.urandom(3000)
+    fd = os.open(file_with(tmp_path, data), os.O_RDONLY)
+    try:
+        os.lseek(fd, 1000, os.SEEK_SET)
+        assert content(SecretBytes.from_fd(fd, size=500)) == data[1000:1500]
+        assert os.lseek(fd, 0, os.SEEK_CUR) == 1500
+        assert content(SecretBytes.from_fd(fd)) == data[1500:]
+    finally:
+        os.close(fd)
+
+
+def test_from_fd_big_file_roundtrip(tmp_path: pathlib.Path) -> None:
+    data = os.urandom(5 * 1024 * 1024)
+    path = file_with(tmp_path, data)
+    expect = hashlib.sha256(path.read_bytes()).digest()
+    with open(path, "rb", buffering=0) as f:
+        k = SecretBytes.from_fd(f.fileno())
+    assert len(k) == len(data)
+    assert window_sha256(k) == expect
+    with open(path, "rb", buffering=0) as f:
+        k2 = SecretBytes.from_fd(f.fileno(), size=len(data))
+    assert window_sha256(k2) == expect
+    assert k == k2
+
+
+@helpers.linux_only
+def test_from_fd_is_hardened() -> None:
+    for size in (None, 32):
+        r, _ = pipe_with(os.urandom(32))
+        try:
+            assert_hardened(SecretBytes.from_fd(r, size=size))
+        finally:
+            os.close(r)
+
+
+def test_from_fd_short_input_is_eoferror(footprint: Footprint) -> None:
+    for _ in range(5):
+        r, _ = pipe_with(b"partial-secret")
+        try:
+            with pytest.raises(EOFError) as info:
+                SecretBytes.from_fd(r, size=64)
+        finally:
+            os.close(r)
+        assert "partial-secret" not in str(info.value)
+        assert "14" in str(info.value) and "64" in str(info.value)
+    footprint.assert_unchanged()
+
+
+def test_from_fd_closed_fd_is_ebadf(footprint: Footprint) -> None:
+    r, w = os.pipe()
+    os.close(r)
+    os.close(w)
+    for size in (None, 16):
+        with pytest.raises(OSError) as info:
+            SecretBytes.from_fd(r, size=size)
+        assert info.value.errno == errno.EBADF
+    footprint.assert_unchanged()
+
+
+def test_from_fd_write_only_fd_is_ebadf() -> None:
+    r, w = os.pipe()
+    try:
+        with pytest.raises(OSError) as info:
+            SecretBytes.from_fd(w)
+        assert info.value.errno == errno.EBADF
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_from_fd_nonblocking_empty_pipe() -> None:
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    try:
+        with pytest.raises(BlockingIOError):
+            SecretBytes.from_fd(r)
+        with pytest.raises(BlockingIOError):
+            SecretBytes.from_fd(r, size=4)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "exc"),
+    [
+        ((-1,), {}, ValueError),
+        ((-5,), {"size": 4}, ValueError),
+        (("3",), {}, TypeError),
+        ((None,), {}, TypeError),
+        ((0,), {"size": -1}, ValueError),
+        ((0,), {"size": True}, TypeError),
+        ((0,), {"size": 1.5}, TypeError),
+        ((0,), {"size": "4"}, TypeError),
+    ],
+)
+def test_from_fd_bad_arguments(
+    args: tuple[Any, ...], kwargs: dict[str, Any], exc: type[BaseException]
+) -> None:
+    with pytest.raises(exc):
+        SecretBytes.from_fd(*args, **kwargs)
+
+
+def test_from_fd_huge_size_is_memoryerror() -> None:
+    r, _ = pipe_with(b"x")
+    try:
+        with pytest.raises((MemoryError, ValueError)):
+            SecretBytes.from_fd(r, size=2**80)
+        with pytest.raises(MemoryError):
+            SecretBytes.from_fd(r, size=2**62)
+    finally:
+        os.close(r)
+
+
+# ---- signals while reading ------------------------------------------------
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _with_timer(handler: Callable[[int, Any], None], fn: Callable[[], Any]) -> Any:
+    old = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+@pytest.mark.parametrize("size", [None, 40])
+def test_from_fd_retries_after_a_harmless_signal(size: int | None) -> None:
+    # EINTR with a handler that returns normally: the read goes on.
+    data = os.urandom(40)
+    calls: list[int] = []
+    r, w = os.pipe()
+    t = writer_thread(w, [data[:10], data[10:]], 0.2)
+    try:
+        k = _with_timer(
+            lambda s, f: calls.append(s), lambda: SecretBytes.from_fd(r, size=size)
+        )
+    finally:
+        t.join(10)
+        os.close(r)
+    assert calls, "the timer never fired during the read"
+    assert content(k) == data
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs setitimer")
+@pytest.mark.parametrize("size", [None, 40])
+def test_from_fd_signal_handler_exception_propagates(
+    size: int | None, footprint: Footprint
+) -> None:
+    r, w = os.pipe()
+    os.write(w, b"half")
+
+    def boom(signum: int, frame: Any) -> None:
+        raise Interrupted
+
+    try:
+        with pytest.raises(Interrupted):
+            _with_timer(boom, lambda: SecretBytes.from_fd(r, size=size))
+    finally:
+        os.close(r)
+        os.close(w)
+    footprint.assert_unchanged()
