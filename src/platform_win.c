@@ -4,7 +4,8 @@
  * Everything Windows-specific about secret pages lives here: VirtualAlloc /
  * VirtualProtect / VirtualLock for the pages, SecureZeroMemory for wiping,
  * BCryptGenRandom for randomness, ReadFile for reading a descriptor
- * straight into secret pages, and WerRegisterExcludedMemoryBlock (looked
+ * straight into secret pages, ReadConsoleW (echo off) for getpass, and
+ * WerRegisterExcludedMemoryBlock (looked
  * up at run time: Windows 10 1703+, absent from older systems, from wine and
  * from some mingw headers) to keep secret pages out of WER crash dumps.
  *
@@ -67,6 +68,20 @@ static int fail_win(ms_oserr *err, const char *op, DWORD winerror)
     if (err != NULL) {
         err->code = errno_from_winerror(winerror);
         err->winerror = winerror;
+        err->op = op;
+    }
+    return -1;
+}
+
+/* A failure reported the way the C runtime's _read reports it: an errno
+ * value and no Windows error code, so that OSError carries exactly that
+ * errno (given a winerror, OSError derives errno from it instead), as
+ * os.read's errors do on Windows. */
+static int fail_crt(ms_oserr *err, const char *op, int code)
+{
+    if (err != NULL) {
+        err->code = code;
+        err->winerror = 0;
         err->op = op;
     }
     return -1;
@@ -331,7 +346,15 @@ int ms_os_reserve(size_t len, void **out, ms_oserr *err)
     void *p = VirtualAlloc(NULL, len, MEM_RESERVE | MEM_COMMIT, PAGE_NOACCESS);
 
     if (p == NULL) {
-        return fail_last(err, "VirtualAlloc");
+        DWORD e = GetLastError();
+        /* A size beyond the address space comes back as "invalid
+         * parameter" (the other arguments are always valid): it is out of
+         * memory all the same, as ENOMEM from mmap is. */
+        fail_win(err, "VirtualAlloc", e);
+        if (e == ERROR_INVALID_PARAMETER && err != NULL) {
+            err->code = ENOMEM;
+        }
+        return -1;
     }
     *out = p;
     return 0;
@@ -566,19 +589,296 @@ int ms_os_read(int fd, void *addr, size_t len, size_t *got, ms_oserr *err)
     DWORD n = 0;
 
     if (h == INVALID_HANDLE_VALUE) {
-        return fail_win(err, "_get_osfhandle", ERROR_INVALID_HANDLE);
+        return fail_crt(err, "_get_osfhandle", EBADF);
     }
     if (!ReadFile(h, addr, want, &n, NULL)) {
         DWORD e = GetLastError();
-        /* The writer closed the pipe: end of file, as _read reports it. */
-        if (e == ERROR_BROKEN_PIPE || e == ERROR_HANDLE_EOF) {
-            *got = 0;
+        switch (e) {
+        case ERROR_BROKEN_PIPE: /* the writer closed the pipe */
+        case ERROR_HANDLE_EOF:
+            *got = 0; /* end of file, as _read reports it */
             return 0;
+        case ERROR_ACCESS_DENIED: /* a descriptor not open for reading */
+            return fail_crt(err, "ReadFile", EBADF);
+        case ERROR_NO_DATA: /* an empty non-blocking pipe (PIPE_NOWAIT) */
+            return fail_crt(err, "ReadFile", EAGAIN);
+        default:
+            return fail_win(err, "ReadFile", e);
         }
-        return fail_win(err, "ReadFile", e);
     }
     *got = n;
     return 0;
+}
+
+/* ---- the console, for getpass ----------------------------------------- */
+
+/*
+ * The console is Windows' terminal.  CONIN$/CONOUT$ are this process's
+ * console whatever standard input and output were redirected to, as
+ * /dev/tty is on POSIX.  The password is read with ReadConsoleW in line
+ * mode with echo off (the console still does backspace and Esc editing and
+ * turns Ctrl+C into a console event), one UTF-16 unit per call into a stack
+ * variable; each character is turned into UTF-8 here and handed out one
+ * byte at a time, so the caller's locked scratch region receives only
+ * UTF-8 and no CRT or Python buffer ever holds a character.
+ *
+ * What stays out of reach: the console host keeps the line the user typed
+ * in its own input buffer (conhost.exe, or the terminal application), which
+ * no API lets a program wipe.
+ *
+ * The UTF-8 bytes still to be handed out live in per-thread state below
+ * rather than in ms_tty: a getpass call opens, reads and closes its console
+ * in one thread, and platform.h's ms_tty has no room for them.  The state
+ * is wiped after every byte handed out, at open and at close.
+ */
+typedef struct {
+    unsigned char bytes[8]; /* UTF-8 waiting to be handed out */
+    unsigned char count;    /* bytes[0..count) hold data */
+    unsigned char next;     /* the next one to hand out */
+    unsigned char eof;      /* input ended after these bytes */
+    WCHAR high;             /* a high surrogate waiting for its pair */
+} tty_utf8;
+
+#if defined(_MSC_VER)
+#define MS_THREAD_LOCAL __declspec(thread)
+#else
+#define MS_THREAD_LOCAL _Thread_local
+#endif
+
+static MS_THREAD_LOCAL tty_utf8 tty_state;
+
+static void tty_state_wipe(void)
+{
+    SecureZeroMemory(&tty_state, sizeof tty_state);
+}
+
+/* Append code point cp as UTF-8.  A lone surrogate (0xD800-0xDFFF) comes
+ * out as its 3-byte form, which is not valid UTF-8: the caller's validation
+ * rejects the line rather than keep a guessed character. */
+static void tty_put(tty_utf8 *st, unsigned long cp)
+{
+    unsigned char *b = st->bytes + st->count;
+
+    if (cp < 0x80UL) {
+        b[0] = (unsigned char)cp;
+        st->count += 1;
+    } else if (cp < 0x800UL) {
+        b[0] = (unsigned char)(0xC0UL | (cp >> 6));
+        b[1] = (unsigned char)(0x80UL | (cp & 0x3FUL));
+        st->count += 2;
+    } else if (cp < 0x10000UL) {
+        b[0] = (unsigned char)(0xE0UL | (cp >> 12));
+        b[1] = (unsigned char)(0x80UL | ((cp >> 6) & 0x3FUL));
+        b[2] = (unsigned char)(0x80UL | (cp & 0x3FUL));
+        st->count += 3;
+    } else {
+        b[0] = (unsigned char)(0xF0UL | (cp >> 18));
+        b[1] = (unsigned char)(0x80UL | ((cp >> 12) & 0x3FUL));
+        b[2] = (unsigned char)(0x80UL | ((cp >> 6) & 0x3FUL));
+        b[3] = (unsigned char)(0x80UL | (cp & 0x3FUL));
+        st->count += 4;
+    }
+}
+
+static int is_high_surrogate(unsigned long u)
+{
+    return u >= 0xD800UL && u <= 0xDBFFUL;
+}
+
+static int is_low_surrogate(unsigned long u)
+{
+    return u >= 0xDC00UL && u <= 0xDFFFUL;
+}
+
+/* One UTF-16 unit from the console.  The line ends in CR LF: the CR is
+ * dropped and the LF ends the caller's line.  Ctrl+Z (0x1A) is end of
+ * input, as for any Windows console read.  At most 6 bytes are added
+ * (a lone high surrogate, then a 3-byte character). */
+static void tty_take(tty_utf8 *st, unsigned long u)
+{
+    if (st->high != 0) {
+        unsigned long high = st->high;
+        st->high = 0;
+        if (is_low_surrogate(u)) {
+            tty_put(st, 0x10000UL + ((high - 0xD800UL) << 10) +
+                            (u - 0xDC00UL));
+            return;
+        }
+        tty_put(st, high);
+    }
+    if (is_high_surrogate(u)) {
+        st->high = (WCHAR)u;
+    } else if (u == 0x1AUL) {
+        st->eof = 1;
+    } else if (u != L'\r') {
+        tty_put(st, u);
+    }
+}
+
+/* Handles that fail to open mean "no console" (a service, a GUI program,
+ * a process started detached); the caller then reads standard input. */
+static HANDLE open_console(const wchar_t *name)
+{
+    return CreateFileW(name, GENERIC_READ | GENERIC_WRITE,
+                       FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                       OPEN_EXISTING, 0, NULL);
+}
+
+int ms_os_tty_open(ms_tty *t, ms_oserr *err)
+{
+    DWORD mode;
+
+    (void)err;
+    t->have_saved = 0;
+    t->saved_mode = 0;
+    t->out = INVALID_HANDLE_VALUE;
+    tty_state_wipe();
+    t->in = open_console(L"CONIN$");
+    if (t->in == INVALID_HANDLE_VALUE) {
+        return 0;
+    }
+    if (!GetConsoleMode(t->in, &mode)) {
+        CloseHandle(t->in);
+        t->in = INVALID_HANDLE_VALUE;
+        return 0;
+    }
+    /* Without an output handle the prompt is simply not shown. */
+    t->out = open_console(L"CONOUT$");
+    return 1;
+}
+
+int ms_os_tty_echo_off(ms_tty *t, ms_oserr *err)
+{
+    DWORD quiet;
+
+    if (!GetConsoleMode(t->in, &t->saved_mode)) {
+        return fail_last(err, "GetConsoleMode");
+    }
+    t->have_saved = 1;
+    /* Echo off; line input keeps the console's own editing (backspace,
+     * Esc); processed input turns Ctrl+C into a console control event. */
+    quiet = (t->saved_mode & ~(DWORD)ENABLE_ECHO_INPUT) | ENABLE_LINE_INPUT |
+            ENABLE_PROCESSED_INPUT;
+    if (!SetConsoleMode(t->in, quiet)) {
+        t->have_saved = 0;
+        return fail_last(err, "SetConsoleMode");
+    }
+    /* Like TCSAFLUSH: what was typed before the prompt is not the
+     * password. */
+    (void)FlushConsoleInputBuffer(t->in);
+    return 0;
+}
+
+int ms_os_tty_restore(ms_tty *t, ms_oserr *err)
+{
+    if (!t->have_saved) {
+        return 0;
+    }
+    if (!SetConsoleMode(t->in, t->saved_mode)) {
+        return fail_last(err, "SetConsoleMode");
+    }
+    t->have_saved = 0;
+    return 0;
+}
+
+/* The prompt is UTF-8 (not secret): converted to UTF-16 for WriteConsoleW,
+ * which shows it right whatever the console's code page. */
+int ms_os_tty_write(ms_tty *t, const char *s, size_t len)
+{
+    wchar_t small[256];
+    wchar_t *w = small;
+    int n;
+    int rc = 0;
+    DWORD done = 0;
+
+    if (t->out == INVALID_HANDLE_VALUE || len > (size_t)INT_MAX) {
+        return -1;
+    }
+    if (len == 0) {
+        return 0;
+    }
+    n = MultiByteToWideChar(CP_UTF8, 0, s, (int)len, NULL, 0);
+    if (n <= 0) {
+        return -1;
+    }
+    if ((size_t)n > sizeof small / sizeof small[0]) {
+        w = (wchar_t *)malloc((size_t)n * sizeof(wchar_t));
+        if (w == NULL) {
+            return -1;
+        }
+    }
+    if (MultiByteToWideChar(CP_UTF8, 0, s, (int)len, w, n) != n) {
+        rc = -1;
+    }
+    for (int off = 0; rc == 0 && off < n; off += (int)done) {
+        if (!WriteConsoleW(t->out, w + off, (DWORD)(n - off), &done, NULL) ||
+            done == 0) {
+            rc = -1;
+        }
+    }
+    if (w != small) {
+        free(w);
+    }
+    return rc;
+}
+
+int ms_os_tty_read_byte(ms_tty *t, unsigned char *byte, size_t *got,
+                        ms_oserr *err)
+{
+    tty_utf8 *st = &tty_state;
+
+    for (;;) {
+        WCHAR unit = 0;
+        DWORD n = 0;
+
+        if (st->next < st->count) {
+            *byte = st->bytes[st->next];
+            st->bytes[st->next] = 0;
+            st->next++;
+            *got = 1;
+            return 0;
+        }
+        st->next = 0;
+        st->count = 0;
+        if (st->eof) {
+            *got = 0;
+            return 0;
+        }
+        SetLastError(ERROR_SUCCESS);
+        if (!ReadConsoleW(t->in, &unit, 1, &n, NULL)) {
+            return fail_last(err, "ReadConsoleW");
+        }
+        if (n == 0) {
+            if (GetLastError() == ERROR_OPERATION_ABORTED) {
+                /* Ctrl+C: the console runs the control handler in
+                 * another thread; give it time to flag SIGINT before
+                 * the caller checks for signals (CPython waits likewise). */
+                Sleep(100);
+                return fail_win(err, "ReadConsoleW", ERROR_OPERATION_ABORTED);
+            }
+            st->eof = 1;
+        } else {
+            tty_take(st, unit);
+            SecureZeroMemory(&unit, sizeof unit);
+        }
+        if (st->eof && st->high != 0) {
+            tty_put(st, st->high); /* a lone surrogate: rejected later */
+            st->high = 0;
+        }
+    }
+}
+
+void ms_os_tty_close(ms_tty *t)
+{
+    tty_state_wipe();
+    if (t->out != INVALID_HANDLE_VALUE) {
+        CloseHandle(t->out);
+        t->out = INVALID_HANDLE_VALUE;
+    }
+    if (t->in != INVALID_HANDLE_VALUE) {
+        CloseHandle(t->in);
+        t->in = INVALID_HANDLE_VALUE;
+    }
 }
 
 /* ---- mutex ------------------------------------------------------------ */

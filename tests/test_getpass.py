@@ -15,11 +15,13 @@ import select
 import signal
 import subprocess
 import sys
-import termios
 import textwrap
 import time
 
 import helpers
+import pytest
+
+termios = pytest.importorskip("termios", reason="POSIX terminals only")
 
 pytestmark = [helpers.posix_only]
 

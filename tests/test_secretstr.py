@@ -134,6 +134,7 @@ def test_append_grows_across_pages() -> None:
     assert s.reveal() == expect
 
 
+@helpers.linux_only
 def test_append_moves_to_new_hardened_pages() -> None:
     s = SecretStr("x" * 4000)
     old = s._region_info()

@@ -7,6 +7,7 @@ are verified by what the kernel reports, not by the library's own flags.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 
 SMAPS = "/proc/self/smaps"
@@ -29,8 +30,8 @@ class Mapping:
 
 
 def available() -> bool:
-    """True where /proc/self/smaps exists (Linux)."""
-    return os.path.exists(SMAPS)
+    """True on Linux with /proc mounted (wine maps "/proc" on Windows too)."""
+    return sys.platform.startswith("linux") and os.path.exists(SMAPS)
 
 
 def _parse_header(line: str) -> tuple[int, int, str, str]:
