@@ -41,8 +41,29 @@ ms_kind ms_secret_kind(PyObject *obj)
     return MS_KIND_MEMSAFE;
 }
 
+/* A class deriving from two of MemSafe, SecretBytes and SecretStr would
+ * mix their rules (a writable SecretStr holding invalid UTF-8): refused. */
+static int single_kind(PyTypeObject *type)
+{
+    int kinds = PyType_IsSubtype(type, &ms_MemSafeType) +
+                PyType_IsSubtype(type, &ms_SecretBytesType) +
+                PyType_IsSubtype(type, &ms_SecretStrType);
+    if (kinds > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "%.100s derives from more than one of MemSafe, "
+                     "SecretBytes and SecretStr; a secret type may extend "
+                     "only one of them",
+                     type->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
 SecretObject *ms_secret_alloc(PyTypeObject *type)
 {
+    if (single_kind(type) < 0) {
+        return NULL;
+    }
     SecretObject *s = (SecretObject *)type->tp_alloc(type, 0);
     if (s == NULL) {
         return NULL;
@@ -543,6 +564,9 @@ static PyObject *window_or_run(SecretObject *s, PyObject *const *args,
                             nargs);
     }
     if (nargs == 0 || args[0] == Py_None) {
+        if (check_usable(s) < 0) {
+            return NULL;
+        }
         return ms_window_new(s, kind);
     }
     if (!PyCallable_Check(args[0])) {
@@ -758,8 +782,17 @@ static PyObject *secretstr_reveal(SecretObject *s,
     if (ms_secret_view_open(s, &p, &n) < 0) {
         return NULL;
     }
-    PyObject *out = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n,
-                                         "strict");
+    /* Always valid UTF-8 by construction; checked anyway so that a
+     * UnicodeDecodeError (which carries the bytes) can never be raised. */
+    size_t bad = 0;
+    PyObject *out = NULL;
+    if (ms_utf8_validate(p, n, &bad) < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "secret text is not valid UTF-8 at byte offset %zu",
+                     bad);
+    } else {
+        out = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
+    }
     ms_secret_view_close(s);
     return out;
 }

@@ -271,3 +271,20 @@ def test_subclass_keeps_protections() -> None:
     assert k == b"abc"
     assert type(copy.copy(k)) is ApiKey
     k.close()
+
+
+def test_class_mixing_two_secret_types_is_refused() -> None:
+    class Mixed(memsafe.MemSafe, memsafe.SecretStr):  # type: ignore[misc]
+        pass
+
+    with pytest.raises(TypeError, match="more than one"):
+        Mixed(b"\xff\xfe")
+
+
+def test_read_and_write_on_closed_secret_raise_at_once() -> None:
+    m = memsafe.MemSafe(1)
+    m.close()
+    with pytest.raises(ValueError, match="closed"):
+        m.read()
+    with pytest.raises(ValueError, match="closed"):
+        m.write()
