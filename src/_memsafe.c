@@ -74,6 +74,12 @@ PyDoc_STRVAR(features_doc,
 "_features()\n--\n\nWhat the page layer uses on this OS (for the "
 "self-check).");
 
+#if defined(MEMSAFE_FAULT_INJECTION)
+#define FAULT_INJECTION_BUILT 1
+#else
+#define FAULT_INJECTION_BUILT 0
+#endif
+
 static PyObject *mod_features(PyObject *Py_UNUSED(m),
                               PyObject *Py_UNUSED(ignored))
 {
@@ -81,7 +87,7 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
     long long soft, hard;
     ms_os_lock_limit(&soft, &hard);
     return Py_BuildValue(
-        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i}",
+        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i,s:i}",
         "os_family", f->os_family, "page_size",
         (Py_ssize_t)ms_os_page_size(), "dump_exclusion",
         f->dump_exclusion ? Py_True : Py_False, "dump_mechanism",
@@ -91,7 +97,8 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
         f->secretmem_offered ? Py_True : Py_False, "wipe_mechanism",
         f->wipe_mechanism, "random_source", f->random_source,
         "lock_mechanism", f->lock_mechanism, "lock_limit_soft", soft,
-        "lock_limit_hard", hard, "canary_len", MS_CANARY_LEN);
+        "lock_limit_hard", hard, "canary_len", MS_CANARY_LEN,
+        "fault_injection", FAULT_INJECTION_BUILT);
 }
 
 static PyMethodDef module_methods[] = {

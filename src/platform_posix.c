@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -68,9 +69,218 @@ void ms_os_describe(const ms_oserr *err, char *buf, size_t len)
     if (len == 0) {
         return;
     }
-    /* glibc and the BSD libcs return static message tables here. */
-    snprintf(buf, len, "%s", strerror(err->code));
+    buf[0] = '\0';
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+    /* GNU strerror_r: returns the message, maybe in a static table. */
+    const char *text = strerror_r(err->code, buf, len);
+    if (text != buf) {
+        (void)snprintf(buf, len, "%s", text);
+    }
+#else
+    /* XSI strerror_r: fills buf. */
+    if (strerror_r(err->code, buf, len) != 0) {
+        (void)snprintf(buf, len, "error %d", err->code);
+    }
+#endif
 }
+
+/* ---- fault injection (test builds only) ------------------------------- */
+
+#if defined(MEMSAFE_FAULT_INJECTION)
+/*
+ * Compiled only with -DMEMSAFE_FAULT_INJECTION (scripts/coverage and the
+ * test builds); in normal builds FAULT(op, failed, call) is just `call`.
+ *
+ * MEMSAFE_FAULT="OP:N:ERRNO[,OP:N:ERRNO...]" makes the N-th call (1-based)
+ * of the OS call OP fail with ERRNO; "N+" fails the N-th and every later
+ * call.  OP is a call name as the error messages give it ("mmap",
+ * "mprotect", "madvise(MADV_DONTDUMP)", "open(/dev/tty)", ...); a bare name
+ * ("madvise", "open") matches all its variants.  ERRNO is a symbolic name
+ * (ENOMEM, EINTR, ...) or a number.  The variable is read at every call and
+ * calls are counted from the moment it took its current value, so a test
+ * can set up its secrets first and then set os.environ["MEMSAFE_FAULT"]: a
+ * new value resets the counts.  Every injected failure is reported on
+ * stderr ("memsafe: fault injected: OP call N: ERRNO"); a malformed value
+ * ends the process with status 125, so that a typo cannot let a test pass
+ * without injecting anything (exit, not abort: coverage data is written).
+ */
+#include <stdlib.h>
+
+#define FAULT_RULES_MAX 8
+#define FAULT_OP_MAX 64
+#define FAULT_SPEC_MAX 512
+
+typedef struct {
+    char op[FAULT_OP_MAX];
+    unsigned long nth;
+    int sticky;
+    int code;
+    unsigned long seen;
+} fault_rule;
+
+static pthread_mutex_t fault_mutex = PTHREAD_MUTEX_INITIALIZER;
+static char fault_spec[FAULT_SPEC_MAX];
+static int fault_spec_valid;
+static fault_rule fault_rules[FAULT_RULES_MAX];
+static size_t fault_nrules;
+
+static const struct {
+    const char *name;
+    int code;
+} fault_errnos[] = {
+    {"EPERM", EPERM},   {"ENOENT", ENOENT}, {"EINTR", EINTR},
+    {"EIO", EIO},       {"ENXIO", ENXIO},   {"EBADF", EBADF},
+    {"EAGAIN", EAGAIN}, {"ENOMEM", ENOMEM}, {"EACCES", EACCES},
+    {"EFAULT", EFAULT}, {"EBUSY", EBUSY},   {"ENODEV", ENODEV},
+    {"EINVAL", EINVAL}, {"ENFILE", ENFILE}, {"EMFILE", EMFILE},
+    {"ENOTTY", ENOTTY}, {"ENOSPC", ENOSPC}, {"ENOSYS", ENOSYS},
+};
+
+#define FAULT_NERRNOS (sizeof(fault_errnos) / sizeof(fault_errnos[0]))
+
+static void fault_say(const char *a, const char *b, const char *c)
+{
+    char line[FAULT_SPEC_MAX + 160];
+    int n = snprintf(line, sizeof(line), "memsafe: %s%s%s\n", a, b, c);
+    if (n > 0) {
+        size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+        ssize_t w = write(STDERR_FILENO, line, len);
+        (void)w;
+    }
+}
+
+#define FAULT_EXIT_BAD_SPEC 125
+
+static void fault_bad_spec(const char *why, const char *entry)
+{
+    fault_say("MEMSAFE_FAULT: ", why, entry);
+    /* The test's own mistake: end the process on the spot.  exit() is not
+     * thread safe, but nothing is to survive this anyway. */
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe) */
+    exit(FAULT_EXIT_BAD_SPEC);
+}
+
+static int fault_errno_parse(const char *s)
+{
+    for (size_t i = 0; i < FAULT_NERRNOS; i++) {
+        if (strcmp(s, fault_errnos[i].name) == 0) {
+            return fault_errnos[i].code;
+        }
+    }
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || v <= 0 || v > 4095) {
+        return 0;
+    }
+    return (int)v;
+}
+
+/* Parse fault_spec into fault_rules, all counts at zero. */
+static void fault_parse(void)
+{
+    char buf[FAULT_SPEC_MAX];
+    char *save = NULL;
+    fault_nrules = 0;
+    memcpy(buf, fault_spec, sizeof(buf));
+    for (char *e = strtok_r(buf, ",", &save); e != NULL;
+         e = strtok_r(NULL, ",", &save)) {
+        char *c1 = strchr(e, ':');
+        char *c2 = c1 != NULL ? strchr(c1 + 1, ':') : NULL;
+        if (fault_nrules == FAULT_RULES_MAX) {
+            fault_bad_spec("too many entries at ", e);
+        }
+        if (c2 == NULL || c1 == e || (size_t)(c1 - e) >= FAULT_OP_MAX) {
+            fault_bad_spec("expected OP:N:ERRNO, got ", e);
+        }
+        fault_rule *r = &fault_rules[fault_nrules];
+        memset(r, 0, sizeof(*r));
+        memcpy(r->op, e, (size_t)(c1 - e));
+        *c2 = '\0';
+        char *end = NULL;
+        r->nth = strtoul(c1 + 1, &end, 10);
+        if (*end == '+') {
+            r->sticky = 1;
+            end++;
+        }
+        if (end == c1 + 1 || *end != '\0' || r->nth == 0) {
+            fault_bad_spec("bad call number in ", e);
+        }
+        r->code = fault_errno_parse(c2 + 1);
+        if (r->code == 0) {
+            fault_bad_spec("unknown errno in ", e);
+        }
+        fault_nrules++;
+    }
+}
+
+/* A rule "madvise" matches "madvise" and "madvise(...)". */
+static int fault_matches(const char *rule, const char *op)
+{
+    size_t n = strlen(rule);
+    return strncmp(rule, op, n) == 0 && (op[n] == '\0' || op[n] == '(');
+}
+
+/* 1, with errno set, if this call of op is to fail. */
+static int fault_hit(const char *op)
+{
+    /* Test builds only: the tests set the variable from the one thread
+     * that then makes the calls, so getenv's lack of thread safety (a
+     * concurrent setenv) cannot bite. */
+    /* NOLINTNEXTLINE(concurrency-mt-unsafe) */
+    const char *spec = getenv("MEMSAFE_FAULT");
+    int code = 0;
+    unsigned long nth = 0;
+    if (spec == NULL) {
+        spec = "";
+    }
+    pthread_mutex_lock(&fault_mutex);
+    if (!fault_spec_valid || strcmp(spec, fault_spec) != 0) {
+        size_t n = strlen(spec);
+        if (n >= sizeof(fault_spec)) {
+            fault_bad_spec("value too long: ", spec);
+        }
+        memset(fault_spec, 0, sizeof(fault_spec));
+        memcpy(fault_spec, spec, n);
+        fault_spec_valid = 1;
+        fault_parse();
+    }
+    for (size_t i = 0; i < fault_nrules; i++) {
+        fault_rule *r = &fault_rules[i];
+        if (!fault_matches(r->op, op)) {
+            continue;
+        }
+        r->seen++;
+        if (code == 0 &&
+            (r->seen == r->nth || (r->sticky && r->seen > r->nth))) {
+            code = r->code;
+            nth = r->seen;
+        }
+    }
+    pthread_mutex_unlock(&fault_mutex);
+    if (code == 0) {
+        return 0;
+    }
+    char what[FAULT_OP_MAX + 48];
+    char name[24];
+    (void)snprintf(what, sizeof(what), "%s call %lu: ", op, nth);
+    (void)snprintf(name, sizeof(name), "%d", code);
+    for (size_t i = 0; i < FAULT_NERRNOS; i++) {
+        if (fault_errnos[i].code == code) {
+            (void)snprintf(name, sizeof(name), "%s", fault_errnos[i].name);
+            break;
+        }
+    }
+    fault_say("fault injected: ", what, name);
+    errno = code;
+    return 1;
+}
+
+/* The OS call `call`, or -- when the fault plan says so -- `failed` with
+ * errno set, as if the call had failed. */
+#define FAULT(op, failed, call) (fault_hit(op) ? (failed) : (call))
+#else
+#define FAULT(op, failed, call) (call)
+#endif
 
 /* ---- process-wide set-up ---------------------------------------------- */
 
@@ -82,7 +292,8 @@ static void on_fork_child(void)
 static int secretmem_probe(void)
 {
 #if defined(__linux__) && defined(__NR_memfd_secret)
-    long fd = syscall(__NR_memfd_secret, (unsigned long)O_CLOEXEC);
+    long fd = FAULT("memfd_secret", -1L,
+                    syscall(__NR_memfd_secret, (unsigned long)O_CLOEXEC));
     if (fd < 0) {
         return 0;
     }
@@ -137,12 +348,13 @@ static void features_fill(void)
 
 int ms_os_init(ms_oserr *err)
 {
-    long ps = sysconf(_SC_PAGESIZE);
+    long ps = FAULT("sysconf", -1L, sysconf(_SC_PAGESIZE));
     if (ps <= 0) {
         return fail(err, "sysconf(_SC_PAGESIZE)", errno ? errno : EINVAL);
     }
     page_size = (size_t)ps;
-    int rc = pthread_atfork(NULL, NULL, on_fork_child);
+    int rc = FAULT("pthread_atfork", errno,
+                   pthread_atfork(NULL, NULL, on_fork_child));
     if (rc != 0) {
         return fail(err, "pthread_atfork", rc);
     }
@@ -173,7 +385,8 @@ int ms_os_reserve(size_t len, void **out, ms_oserr *err)
 #if defined(MAP_NOCORE)
     flags |= MAP_NOCORE;
 #endif
-    void *p = mmap(NULL, len, PROT_NONE, flags, -1, 0);
+    void *p = FAULT("mmap", MAP_FAILED,
+                    mmap(NULL, len, PROT_NONE, flags, -1, 0));
     if (p == MAP_FAILED) {
         return fail(err, "mmap", errno);
     }
@@ -183,7 +396,7 @@ int ms_os_reserve(size_t len, void **out, ms_oserr *err)
 
 int ms_os_release(void *addr, size_t len, ms_oserr *err)
 {
-    if (munmap(addr, len) != 0) {
+    if (FAULT("munmap", -1, munmap(addr, len)) != 0) {
         return fail(err, "munmap", errno);
     }
     return 0;
@@ -204,7 +417,7 @@ static int prot_flags(ms_prot prot)
 
 int ms_os_protect(void *addr, size_t len, ms_prot prot, ms_oserr *err)
 {
-    if (mprotect(addr, len, prot_flags(prot)) != 0) {
+    if (FAULT("mprotect", -1, mprotect(addr, len, prot_flags(prot))) != 0) {
         return fail(err, "mprotect", errno);
     }
     return 0;
@@ -214,7 +427,7 @@ int ms_os_protect(void *addr, size_t len, ms_prot prot, ms_oserr *err)
 
 int ms_os_lock(void *addr, size_t len, ms_oserr *err)
 {
-    if (mlock(addr, len) != 0) {
+    if (FAULT("mlock", -1, mlock(addr, len)) != 0) {
         return fail(err, "mlock", errno);
     }
     return 0;
@@ -222,7 +435,7 @@ int ms_os_lock(void *addr, size_t len, ms_oserr *err)
 
 int ms_os_unlock(void *addr, size_t len, ms_oserr *err)
 {
-    if (munlock(addr, len) != 0) {
+    if (FAULT("munlock", -1, munlock(addr, len)) != 0) {
         return fail(err, "munlock", errno);
     }
     return 0;
@@ -232,11 +445,12 @@ int ms_os_raise_lock_limit(size_t more)
 {
     (void)more;
     struct rlimit rl;
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0 || rl.rlim_cur == rl.rlim_max) {
+    if (FAULT("getrlimit", -1, getrlimit(RLIMIT_MEMLOCK, &rl)) != 0 ||
+        rl.rlim_cur == rl.rlim_max) {
         return 0;
     }
     rl.rlim_cur = rl.rlim_max;
-    return setrlimit(RLIMIT_MEMLOCK, &rl) == 0;
+    return FAULT("setrlimit", -1, setrlimit(RLIMIT_MEMLOCK, &rl)) == 0;
 }
 
 static long long rlim_value(rlim_t v)
@@ -250,7 +464,7 @@ static long long rlim_value(rlim_t v)
 void ms_os_lock_limit(long long *soft, long long *hard)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) != 0) {
+    if (FAULT("getrlimit", -1, getrlimit(RLIMIT_MEMLOCK, &rl)) != 0) {
         *soft = *hard = -1;
         return;
     }
@@ -263,11 +477,13 @@ void ms_os_lock_limit(long long *soft, long long *hard)
 static int exclude_from_dumps(void *addr, size_t len, ms_oserr *err)
 {
 #if defined(MADV_DONTDUMP)
-    if (madvise(addr, len, MADV_DONTDUMP) != 0) {
+    if (FAULT("madvise(MADV_DONTDUMP)", -1,
+              madvise(addr, len, MADV_DONTDUMP)) != 0) {
         return fail(err, "madvise(MADV_DONTDUMP)", errno);
     }
 #elif defined(MADV_NOCORE)
-    if (madvise(addr, len, MADV_NOCORE) != 0) {
+    if (FAULT("madvise(MADV_NOCORE)", -1,
+              madvise(addr, len, MADV_NOCORE)) != 0) {
         return fail(err, "madvise(MADV_NOCORE)", errno);
     }
 #else
@@ -284,7 +500,9 @@ static int refuse_huge_pages(void *addr, size_t len, ms_oserr *err)
 {
 #if defined(MADV_NOHUGEPAGE)
     /* EINVAL: kernel built without transparent huge pages - nothing to do. */
-    if (madvise(addr, len, MADV_NOHUGEPAGE) != 0 && errno != EINVAL) {
+    if (FAULT("madvise(MADV_NOHUGEPAGE)", -1,
+              madvise(addr, len, MADV_NOHUGEPAGE)) != 0 &&
+        errno != EINVAL) {
         return fail(err, "madvise(MADV_NOHUGEPAGE)", errno);
     }
 #else
@@ -298,7 +516,8 @@ static int refuse_huge_pages(void *addr, size_t len, ms_oserr *err)
 static int keep_from_fork_children(void *addr, size_t len, ms_oserr *err)
 {
 #if defined(MADV_WIPEONFORK)
-    if (madvise(addr, len, MADV_WIPEONFORK) == 0) {
+    if (FAULT("madvise(MADV_WIPEONFORK)", -1,
+              madvise(addr, len, MADV_WIPEONFORK)) == 0) {
         return 0;
     }
     if (errno != EINVAL) {
@@ -306,7 +525,8 @@ static int keep_from_fork_children(void *addr, size_t len, ms_oserr *err)
     }
     /* Kernels before 4.14: the child gets no mapping at all instead. */
 #if defined(MADV_DONTFORK)
-    if (madvise(addr, len, MADV_DONTFORK) != 0) {
+    if (FAULT("madvise(MADV_DONTFORK)", -1,
+              madvise(addr, len, MADV_DONTFORK)) != 0) {
         return fail(err, "madvise(MADV_DONTFORK)", errno);
     }
     return 0;
@@ -314,17 +534,20 @@ static int keep_from_fork_children(void *addr, size_t len, ms_oserr *err)
     return fail(err, "madvise(MADV_WIPEONFORK)", EINVAL);
 #endif
 #elif defined(__APPLE__)
-    if (minherit(addr, len, VM_INHERIT_NONE) != 0) {
+    if (FAULT("minherit(VM_INHERIT_NONE)", -1,
+              minherit(addr, len, VM_INHERIT_NONE)) != 0) {
         return fail(err, "minherit(VM_INHERIT_NONE)", errno);
     }
     return 0;
 #elif defined(INHERIT_NONE)
-    if (minherit(addr, len, INHERIT_NONE) != 0) {
+    if (FAULT("minherit(INHERIT_NONE)", -1,
+              minherit(addr, len, INHERIT_NONE)) != 0) {
         return fail(err, "minherit(INHERIT_NONE)", errno);
     }
     return 0;
 #elif defined(MADV_DONTFORK)
-    if (madvise(addr, len, MADV_DONTFORK) != 0) {
+    if (FAULT("madvise(MADV_DONTFORK)", -1,
+              madvise(addr, len, MADV_DONTFORK)) != 0) {
         return fail(err, "madvise(MADV_DONTFORK)", errno);
     }
     return 0;
@@ -370,7 +593,7 @@ int ms_os_random(void *addr, size_t len, ms_oserr *err)
     unsigned char *p = (unsigned char *)addr;
     while (len > 0) {
 #if defined(__linux__)
-        ssize_t got = getrandom(p, len, 0);
+        ssize_t got = FAULT("getrandom", -1, getrandom(p, len, 0));
         if (got < 0) {
             if (errno == EINTR) {
                 continue;
@@ -380,7 +603,7 @@ int ms_os_random(void *addr, size_t len, ms_oserr *err)
         size_t n = (size_t)got;
 #else
         size_t n = len < 256 ? len : 256; /* getentropy's limit per call */
-        if (getentropy(p, n) != 0) {
+        if (FAULT("getentropy", -1, getentropy(p, n)) != 0) {
             return fail(err, "getentropy", errno);
         }
 #endif
@@ -397,7 +620,7 @@ int ms_os_read(int fd, void *addr, size_t len, size_t *got, ms_oserr *err)
     if (len > (size_t)SSIZE_MAX) {
         len = (size_t)SSIZE_MAX;
     }
-    ssize_t n = read(fd, addr, len);
+    ssize_t n = FAULT("read", -1, read(fd, addr, len));
     if (n < 0) {
         return fail(err, "read", errno);
     }
@@ -410,7 +633,8 @@ int ms_os_read(int fd, void *addr, size_t len, size_t *got, ms_oserr *err)
 int ms_os_tty_open(ms_tty *t, ms_oserr *err)
 {
     t->have_saved = 0;
-    t->fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    t->fd = FAULT("open(/dev/tty)", -1,
+                  open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (t->fd < 0) {
         if (errno == ENXIO || errno == ENOENT || errno == EACCES ||
             errno == ENODEV || errno == ENOTTY) {
@@ -424,14 +648,14 @@ int ms_os_tty_open(ms_tty *t, ms_oserr *err)
 int ms_os_tty_echo_off(ms_tty *t, ms_oserr *err)
 {
     struct termios quiet;
-    if (tcgetattr(t->fd, &t->saved) != 0) {
+    if (FAULT("tcgetattr", -1, tcgetattr(t->fd, &t->saved)) != 0) {
         return fail(err, "tcgetattr", errno);
     }
     t->have_saved = 1;
     quiet = t->saved;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
     quiet.c_lflag |= ICANON;
-    while (tcsetattr(t->fd, TCSAFLUSH, &quiet) != 0) {
+    while (FAULT("tcsetattr", -1, tcsetattr(t->fd, TCSAFLUSH, &quiet)) != 0) {
         if (errno != EINTR) {
             t->have_saved = 0;
             return fail(err, "tcsetattr", errno);
@@ -445,7 +669,8 @@ int ms_os_tty_restore(ms_tty *t, ms_oserr *err)
     if (!t->have_saved) {
         return 0;
     }
-    while (tcsetattr(t->fd, TCSAFLUSH, &t->saved) != 0) {
+    while (FAULT("tcsetattr", -1, tcsetattr(t->fd, TCSAFLUSH, &t->saved)) !=
+           0) {
         if (errno != EINTR) {
             return fail(err, "tcsetattr", errno);
         }
@@ -457,7 +682,7 @@ int ms_os_tty_restore(ms_tty *t, ms_oserr *err)
 int ms_os_tty_write(ms_tty *t, const char *s, size_t len)
 {
     while (len > 0) {
-        ssize_t n = write(t->fd, s, len);
+        ssize_t n = FAULT("write", -1, write(t->fd, s, len));
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -470,9 +695,23 @@ int ms_os_tty_write(ms_tty *t, const char *s, size_t len)
     return 0;
 }
 
+/* Wait for input at most this long before reporting EINTR, so that the
+ * caller checks for Python signal handlers: a Ctrl-C that arrived just
+ * before the read started (and so did not interrupt it) is acted on within
+ * this time instead of after the next keystroke. */
+#define TTY_POLL_MS 200
+
 int ms_os_tty_read_byte(ms_tty *t, unsigned char *byte, size_t *got,
                         ms_oserr *err)
 {
+    struct pollfd pfd = {t->fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, TTY_POLL_MS);
+    if (ready == 0) {
+        return fail(err, "poll", EINTR);
+    }
+    if (ready < 0) {
+        return fail(err, "poll", errno);
+    }
     return ms_os_read(t->fd, byte, 1, got, err);
 }
 

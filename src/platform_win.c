@@ -151,7 +151,7 @@ static int describe_winerror(DWORD winerror, char *buf, size_t len)
     }
     if (n > 0) {
         text[n] = '\0';
-        snprintf(buf, len, "%s", text);
+        (void)snprintf(buf, len, "%s", text);
     }
     SecureZeroMemory(text, sizeof text);
     return n > 0;
@@ -166,7 +166,9 @@ void ms_os_describe(const ms_oserr *err, char *buf, size_t len)
         describe_winerror((DWORD)err->winerror, buf, len)) {
         return;
     }
-    snprintf(buf, len, "%s", strerror(err->code));
+    if (strerror_s(buf, len, err->code) != 0) {
+        (void)snprintf(buf, len, "error %d", err->code);
+    }
 }
 
 /* ---- dump exclusion (Windows Error Reporting) ------------------------- */
@@ -295,7 +297,7 @@ static void wer_forget_range_locked(void *addr, size_t len)
     for (int i = 0; i < WER_MAX_BLOCKS; i++) {
         uintptr_t a = wer_table[i].addr;
         if (a != 0 && a >= lo && a - lo < len) {
-            (void)wer_unregister((const void *)a);
+            (void)wer_unregister((const void *)a); // NOLINT(performance-no-int-to-ptr)
             wer_table[i].addr = 0;
             wer_table[i].len = 0;
         }
@@ -575,7 +577,7 @@ static HANDLE handle_of(int fd)
     if (h == -1 || h == -2) {
         return INVALID_HANDLE_VALUE;
     }
-    return (HANDLE)h;
+    return (HANDLE)h; // NOLINT(performance-no-int-to-ptr): a CRT handle value
 }
 
 /* ReadFile straight into addr: no CRT buffer in between, and binary

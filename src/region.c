@@ -58,10 +58,10 @@ static void canary_check_or_abort(const ms_mapping *m,
     if (canary_intact(m, expect)) {
         return;
     }
-    fputs("memsafe: canary in front of a secret was overwritten "
-          "(buffer underflow or memory corruption); aborting\n",
-          stderr);
-    fflush(stderr);
+    (void)fputs("memsafe: canary in front of a secret was overwritten "
+                "(buffer underflow or memory corruption); aborting\n",
+                stderr);
+    (void)fflush(stderr);
     abort();
 }
 
@@ -146,6 +146,12 @@ static int mapping_wipe_release(ms_mapping *m, ms_oserr *err)
         (void)ms_os_unlock(m->data, m->data_len, &ignored);
     }
     int rc = ms_os_release(m->base, m->total, err);
+    if (rc != 0) {
+        /* The pages hold zeros now, but stay mapped: at least take every
+         * access away so they cannot be mistaken for usable memory. */
+        ms_oserr ignored;
+        (void)ms_os_protect(m->data, m->data_len, MS_PROT_NONE, &ignored);
+    }
     mapping_clear(m);
     return rc;
 }

@@ -218,6 +218,7 @@ def test_typed_edits_are_applied_and_nothing_is_echoed() -> None:
         assert fragment not in out
 
 
+@helpers.not_sanitized
 @helpers.linux_only
 def test_result_is_locked_and_hardened() -> None:
     report, _ = tty_session(b"correct horse\r")

@@ -160,6 +160,7 @@ def test_random_is_random() -> None:
         assert len(set(view)) == 256  # P(a value missing) ~ 256 * e**-256
 
 
+@helpers.not_sanitized
 @helpers.linux_only
 @pytest.mark.parametrize("n", [32, 5000])
 def test_random_is_hardened(n: int) -> None:
@@ -280,12 +281,14 @@ def test_from_file_big_file_crosses_growth(tmp_path: pathlib.Path) -> None:
     assert window_sha256(k) == hashlib.sha256(path.read_bytes()).digest()
 
 
+@helpers.not_sanitized
 @helpers.linux_only
 def test_from_file_is_hardened(tmp_path: pathlib.Path) -> None:
     assert_hardened(SecretBytes.from_file(file_with(tmp_path, os.urandom(32))))
     assert_hardened(SecretBytes.from_file(file_with(tmp_path, os.urandom(9000))))
 
 
+@helpers.not_sanitized
 def test_from_file_missing(tmp_path: pathlib.Path, footprint: Footprint) -> None:
     path = tmp_path / "no-such-key"
     for _ in range(10):
@@ -297,6 +300,7 @@ def test_from_file_missing(tmp_path: pathlib.Path, footprint: Footprint) -> None
     footprint.assert_unchanged()
 
 
+@helpers.not_sanitized
 def test_from_file_directory(tmp_path: pathlib.Path, footprint: Footprint) -> None:
     for _ in range(10):
         # Windows refuses to open a directory: PermissionError (EACCES).
@@ -427,6 +431,7 @@ def test_from_fd_big_file_roundtrip(tmp_path: pathlib.Path) -> None:
     assert k == k2
 
 
+@helpers.not_sanitized
 @helpers.linux_only
 def test_from_fd_is_hardened() -> None:
     for size in (None, 32):
@@ -437,6 +442,7 @@ def test_from_fd_is_hardened() -> None:
             os.close(r)
 
 
+@helpers.not_sanitized
 def test_from_fd_short_input_is_eoferror(footprint: Footprint) -> None:
     for _ in range(5):
         r, _ = pipe_with(b"partial-secret")
@@ -529,7 +535,12 @@ def _with_timer(handler: Callable[[int, Any], None], fn: Callable[[], Any]) -> A
     try:
         return fn()
     finally:
+        # Block SIGALRM while cancelling, so a tick still pending cannot
+        # arrive after the old (default: terminate) handler is back.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
         signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM})
         signal.signal(signal.SIGALRM, old)
 
 

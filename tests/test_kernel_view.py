@@ -17,6 +17,7 @@ def data_mapping(secret: memsafe.Secret) -> _kernel.Mapping:
     return mapping
 
 
+@not_sanitized
 @pytest.mark.parametrize("size", [0, 1, 32, 4080, 4081, 4096, 65536])
 def test_data_pages_locked_undumpable_wiped_on_fork(size: int) -> None:
     with memsafe.MemSafe(size) as m:
@@ -87,6 +88,7 @@ def test_pages_gone_after_close_for_every_type() -> None:
         assert _kernel.perms_at(info["base"]) is None
 
 
+@not_sanitized
 def test_extend_moves_to_new_pages_and_releases_old() -> None:
     m = memsafe.MemSafe(b"abc")
     old = m._region_info()

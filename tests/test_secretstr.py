@@ -134,6 +134,7 @@ def test_append_grows_across_pages() -> None:
     assert s.reveal() == expect
 
 
+@helpers.not_sanitized
 @helpers.linux_only
 def test_append_moves_to_new_hardened_pages() -> None:
     s = SecretStr("x" * 4000)
@@ -305,6 +306,7 @@ def test_subclass() -> None:
     assert len(p) == 2
 
 
+@helpers.not_sanitized
 @helpers.linux_only
 def test_secretstr_is_hardened() -> None:
     s = SecretStr("locked €")

@@ -8,6 +8,7 @@ import pytest
 from helpers import LINUX, drop_ipc_lock, not_sanitized, run_child
 
 
+@not_sanitized
 def test_selfcheck_passes_here() -> None:
     proc = run_child("import runpy; runpy.run_module('memsafe', run_name='__main__')")
     out = proc.stdout.decode()
@@ -20,6 +21,7 @@ def test_selfcheck_passes_here() -> None:
         assert "memfd_secret" in out
 
 
+@not_sanitized
 def test_selfcheck_json() -> None:
     proc = run_child(
         "import sys; from memsafe._selfcheck import main; sys.exit(main(['--json']))"

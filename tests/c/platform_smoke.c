@@ -152,7 +152,9 @@ static close_fn crt_close;
  * (loading it also makes ms_os_read look there), else our own CRT's. */
 static void crt_pick(void)
 {
-    HMODULE ucrt = LoadLibraryW(L"ucrtbase.dll");
+    /* Kept loaded on purpose for the rest of the test: static, not leaked. */
+    static HMODULE ucrt;
+    ucrt = LoadLibraryW(L"ucrtbase.dll");
     FARPROC p = ucrt ? GetProcAddress(ucrt, "_pipe") : NULL;
     FARPROC w = ucrt ? GetProcAddress(ucrt, "_write") : NULL;
     FARPROC c = ucrt ? GetProcAddress(ucrt, "_close") : NULL;
