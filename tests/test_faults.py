@@ -45,6 +45,8 @@ from typing import Any
 import pytest
 from helpers import SANITIZED, child_env, linux_only
 
+from memsafe import _kernel
+
 pytestmark = linux_only
 
 PAGE = os.sysconf("SC_PAGESIZE") if hasattr(os, "sysconf") else 4096
@@ -437,14 +439,8 @@ class ChildResult:
 
 
 def read_maps(pid: int) -> list[tuple[int, int, str, str]]:
-    out = []
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            parts = line.split(maxsplit=5)
-            start, end = (int(x, 16) for x in parts[0].split("-"))
-            path = parts[5].strip() if len(parts) > 5 else ""
-            out.append((start, end, parts[1], path))
-    return out
+    """(start, end, perms, path) of every mapping of pid."""
+    return [(m.start, m.end, m.perms, m.path) for m in _kernel.maps(pid)]
 
 
 def read_mem(pid: int, addr: int, n: int) -> bytes:
