@@ -5,6 +5,7 @@ that cannot compile it fails loudly.  The page layer is chosen per OS
 family: platform_win.c on Windows, platform_posix.c everywhere else.
 """
 
+import glob
 import os
 import sys
 
@@ -18,8 +19,8 @@ COMMON_SOURCES = [
     "src/window.c",
     "src/ingest.c",
     "src/text.c",
-    "src/region.c",
-    "src/scrub.c",
+    "src/core/region.c",
+    "src/core/scrub.c",
 ]
 
 GCC_LIKE_FLAGS = [
@@ -33,8 +34,8 @@ GCC_LIKE_FLAGS = [
 
 def platform_sources() -> list[str]:
     if sys.platform == "win32":
-        return ["src/platform_win.c"]
-    return ["src/platform_posix.c"]
+        return ["src/core/platform_win.c"]
+    return ["src/core/platform_posix.c"]
 
 
 def platform_libraries() -> list[str]:
@@ -65,7 +66,7 @@ setup(
         Extension(
             "memsafe._memsafe",
             sources=COMMON_SOURCES + platform_sources(),
-            depends=["src/ext.h", "src/region.h", "src/platform.h", "src/scrub.h"],
+            depends=["src/ext.h", *glob.glob("src/core/*.h")],
             libraries=platform_libraries(),
             optional=False,
         )

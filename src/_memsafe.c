@@ -7,7 +7,7 @@
  * and the lock policy (errors.c).
  */
 #include "ext.h"
-#include "scrub.h"
+#include "core/scrub.h"
 
 static int os_ready = 0;
 

@@ -12,8 +12,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "platform.h"
-#include "region.h"
+#include "core/platform.h"
+#include "core/region.h"
 
 /* Which public type a secret object is (subclasses included). */
 typedef enum {

@@ -3,7 +3,7 @@
 Needs an extension built with ``-DMEMSAFE_FAULT_INJECTION`` (scripts/coverage
 and scripts/sanitize build one); skipped otherwise.  The switch lets the
 environment variable MEMSAFE_FAULT="OP:N:ERRNO" make the N-th call of an OS
-call fail (see the comment in src/platform_posix.c); calls are counted from
+call fail (see the comment in src/core/platform_posix.c); calls are counted from
 the moment the variable takes its value, so a child sets up its secrets
 first and only then arms the fault.
 

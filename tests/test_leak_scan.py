@@ -324,7 +324,7 @@ SIZES = [32, 300]
 # vectorized UTF-8 counting); the next lazily bound call goes through
 # _dl_runtime_resolve_xsavec, whose XSAVEC writes those registers onto the
 # stack.  memsafe zeroes the vector registers and burns the stack below the
-# caller whenever a region goes back to no-access (src/scrub.c): without
+# caller whenever a region goes back to no-access (src/core/scrub.c): without
 # that, the random and getpass cases here find copies on the child's stack
 # (x86-64 with AVX-512, glibc 2.36).
 CLEAN_CASES = [(mode, n) for mode in MODES for n in SIZES]

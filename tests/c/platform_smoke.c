@@ -2,11 +2,11 @@
  * platform_smoke.c - exercise the page layer (platform.h) without Python.
  *
  * Build and run on POSIX:
- *   gcc -std=c11 -Wall -Wextra -Werror -Isrc tests/c/platform_smoke.c \
- *       src/platform_posix.c -o /tmp/ps && /tmp/ps
+ *   gcc -std=c11 -Wall -Wextra -Werror -Isrc/core tests/c/platform_smoke.c \
+ *       src/core/platform_posix.c -o /tmp/ps && /tmp/ps
  * Windows (mingw-w64; run the .exe natively or under wine):
- *   x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -Isrc \
- *       tests/c/platform_smoke.c src/platform_win.c -lbcrypt -o ps.exe
+ *   x86_64-w64-mingw32-gcc -std=c11 -Wall -Wextra -Werror -Isrc/core \
+ *       tests/c/platform_smoke.c src/core/platform_win.c -lbcrypt -o ps.exe
  *
  * On Windows the descriptors for ms_os_read come from ucrtbase.dll, as
  * CPython's do, even when this program is linked against msvcrt.dll.
