@@ -13,13 +13,26 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 COMMON_SOURCES = [
+    # The extension: a thin binding over the core.
     "src/_memsafe.c",
-    "src/errors.c",
-    "src/secret.c",
+    "src/types.c",
     "src/window.c",
     "src/ingest.c",
+    "src/secret.c",
     "src/text.c",
+    "src/config.c",
+    "src/errors.c",
+    # The core: C with no Python in it (src/core/store.h is its interface).
+    "src/core/store.c",
     "src/core/region.c",
+    "src/core/seal.c",
+    "src/core/pool.c",
+    "src/core/key.c",
+    "src/core/rng.c",
+    "src/core/chacha20poly1305.c",
+    "src/core/mapping.c",
+    "src/core/registry.c",
+    "src/core/ct.c",
     "src/core/scrub.c",
 ]
 
@@ -66,7 +79,7 @@ setup(
         Extension(
             "memsafe._memsafe",
             sources=COMMON_SOURCES + platform_sources(),
-            depends=["src/ext.h", *glob.glob("src/core/*.h")],
+            depends=glob.glob("src/*.h") + glob.glob("src/core/*.h"),
             libraries=platform_libraries(),
             optional=False,
         )

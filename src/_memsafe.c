@@ -1,17 +1,18 @@
 /*
  * _memsafe.c - the module: set-up and module-level functions.
  *
- * The work is done in the files beside this one (see ext.h): the page
- * layer (platform_*.c), one guarded secret (region.c), the Python types
- * (secret.c, window.c), ingestion (ingest.c), UTF-8 (text.c) and errors
- * and the lock policy (errors.c).
+ * The work is done in the files beside this one (see ext.h) and in the
+ * Python-free core under core/ (store.h is its interface).
  */
 #include "ext.h"
+
+#include "config.h"
+#include "core/registry.h"
 #include "core/scrub.h"
+#include "errors.h"
+#include "secret.h"
 
 static int os_ready = 0;
-
-PyObject *ms_str_release = NULL;
 
 PyDoc_STRVAR(compare_digest_doc,
 "compare_digest(a, b, /)\n--\n\n"
@@ -47,14 +48,7 @@ PyDoc_STRVAR(set_lock_policy_doc,
 
 static PyObject *mod_set_lock_policy(PyObject *Py_UNUSED(m), PyObject *arg)
 {
-    if (!PyUnicode_Check(arg)) {
-        return PyErr_Format(PyExc_TypeError,
-                            "lock policy must be a str ('strict', 'warn' or "
-                            "'off'), not '%.100s'",
-                            Py_TYPE(arg)->tp_name);
-    }
-    const char *name = PyUnicode_AsUTF8(arg);
-    if (name == NULL || ms_policy_set(name) < 0) {
+    if (ms_config_set_lock_policy(arg) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -67,7 +61,104 @@ PyDoc_STRVAR(get_lock_policy_doc,
 static PyObject *mod_get_lock_policy(PyObject *Py_UNUSED(m),
                                      PyObject *Py_UNUSED(ignored))
 {
-    return PyUnicode_FromString(ms_policy_name());
+    return PyUnicode_FromString(ms_config_lock_policy());
+}
+
+PyDoc_STRVAR(set_default_storage_doc,
+"set_default_storage(storage, /)\n--\n\n"
+"The storage engine of secrets created without storage=: 'guarded' (one "
+"isolated region per secret, no-access outside windows; the default) or "
+"'sealed' (encrypted at rest in pooled arenas; scales to millions of "
+"secrets, windows make no system call).");
+
+static PyObject *mod_set_default_storage(PyObject *Py_UNUSED(m),
+                                         PyObject *arg)
+{
+    if (ms_config_set_engine(arg) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(get_default_storage_doc,
+"get_default_storage()\n--\n\nThe default storage engine: 'guarded' or "
+"'sealed'.");
+
+static PyObject *mod_get_default_storage(PyObject *Py_UNUSED(m),
+                                         PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(ms_config_engine_name(ms_config_engine()));
+}
+
+PyDoc_STRVAR(set_secretmem_doc,
+"set_secretmem(mode, /)\n--\n\n"
+"Whether new secret memory comes from memfd_secret (Linux 5.14+), which "
+"even the kernel cannot read: 'off' (the default), 'prefer' (where the "
+"kernel offers it, else ordinary pages) or 'require' (creating a secret "
+"raises OSError where it is not offered).  While any memfd_secret memory "
+"exists, the kernel refuses to hibernate.");
+
+static PyObject *mod_set_secretmem(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    if (ms_config_set_secretmem(arg) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(get_secretmem_doc,
+"get_secretmem()\n--\n\nThe memfd_secret mode: 'off', 'prefer' or "
+"'require'.");
+
+static PyObject *mod_get_secretmem(PyObject *Py_UNUSED(m),
+                                   PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(ms_config_secretmem_name());
+}
+
+PyDoc_STRVAR(purge_doc,
+"purge()\n--\n\n"
+"Wipe every live secret of the process, guarded and sealed, and the "
+"sealing key.  Using one of them afterwards raises ValueError; new "
+"secrets can be made.  A window open in another thread reads zeros from "
+"then on, and closing it raises ValueError.");
+
+static PyObject *mod_purge(PyObject *Py_UNUSED(m),
+                           PyObject *Py_UNUSED(ignored))
+{
+    size_t n;
+    Py_BEGIN_ALLOW_THREADS
+    n = ms_registry_purge(0);
+    Py_END_ALLOW_THREADS
+    (void)n;
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(stats_doc,
+"_stats()\n--\n\nCounts of secret memory in the process (for tests, "
+"benchmarks and the self-check).");
+
+static PyObject *mod_stats(PyObject *Py_UNUSED(m),
+                           PyObject *Py_UNUSED(ignored))
+{
+    size_t mappings, bytes;
+    ms_seal_stats st;
+    ms_registry_stats(&mappings, &bytes);
+    ms_seal_stats_get(&st);
+    return Py_BuildValue(
+        "{s:n,s:n,s:k,s:k,s:n,s:n,s:n,s:n,s:n,s:n,s:k,s:k,s:O,s:O,s:O}",
+        "mappings", (Py_ssize_t)mappings, "mapped_bytes", (Py_ssize_t)bytes,
+        "purge_epoch", ms_registry_epoch(), "fork_generation",
+        ms_os_fork_generation(), "cipher_arenas",
+        (Py_ssize_t)st.cipher_arenas, "cipher_mapped",
+        (Py_ssize_t)st.cipher_mapped, "cipher_slots",
+        (Py_ssize_t)st.cipher_slots, "window_arenas",
+        (Py_ssize_t)st.window_arenas, "window_mapped",
+        (Py_ssize_t)st.window_mapped, "window_slots",
+        (Py_ssize_t)st.window_slots, "keys_made", st.keys_made, "rng_seeds",
+        st.rng_seeds, "pools_consistent", st.consistent ? Py_True : Py_False,
+        "key_ready", ms_seal_key_ready(0) ? Py_True : Py_False,
+        "key_ready_secretmem", ms_seal_key_ready(1) ? Py_True : Py_False);
 }
 
 PyDoc_STRVAR(features_doc,
@@ -87,7 +178,7 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
     long long soft, hard;
     ms_os_lock_limit(&soft, &hard);
     return Py_BuildValue(
-        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i,s:i}",
+        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i,s:i,s:s}",
         "os_family", f->os_family, "page_size",
         (Py_ssize_t)ms_os_page_size(), "dump_exclusion",
         f->dump_exclusion ? Py_True : Py_False, "dump_mechanism",
@@ -98,7 +189,8 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
         f->wipe_mechanism, "random_source", f->random_source,
         "lock_mechanism", f->lock_mechanism, "lock_limit_soft", soft,
         "lock_limit_hard", hard, "canary_len", MS_CANARY_LEN,
-        "fault_injection", FAULT_INJECTION_BUILT);
+        "fault_injection", FAULT_INJECTION_BUILT, "fork_detection",
+        ms_os_fork_detection());
 }
 
 static PyMethodDef module_methods[] = {
@@ -108,6 +200,16 @@ static PyMethodDef module_methods[] = {
      set_lock_policy_doc},
     {"get_lock_policy", (PyCFunction)mod_get_lock_policy, METH_NOARGS,
      get_lock_policy_doc},
+    {"set_default_storage", (PyCFunction)mod_set_default_storage, METH_O,
+     set_default_storage_doc},
+    {"get_default_storage", (PyCFunction)mod_get_default_storage,
+     METH_NOARGS, get_default_storage_doc},
+    {"set_secretmem", (PyCFunction)mod_set_secretmem, METH_O,
+     set_secretmem_doc},
+    {"get_secretmem", (PyCFunction)mod_get_secretmem, METH_NOARGS,
+     get_secretmem_doc},
+    {"purge", (PyCFunction)mod_purge, METH_NOARGS, purge_doc},
+    {"_stats", (PyCFunction)mod_stats, METH_NOARGS, stats_doc},
     {"_features", (PyCFunction)mod_features, METH_NOARGS, features_doc},
     {NULL, NULL, 0, NULL}
 };
@@ -129,10 +231,8 @@ static int module_exec(PyObject *module)
             return -1;
         }
         ms_scrub_init();
-        ms_str_release = PyUnicode_InternFromString("release");
-        if (ms_str_release == NULL) {
-            return -1;
-        }
+        ms_config_init();
+        ms_core_init();
         os_ready = 1;
     }
     if (ms_errors_init(module) < 0 ||

@@ -1,26 +1,22 @@
 /*
- * errors.c - turning region and OS failures into Python exceptions, and the
- * process-wide lock policy (strict / warn / off).
+ * errors.c - turning core status codes and OS failures into Python
+ * exceptions.
  */
-#include "ext.h"
+#include "errors.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include "config.h"
+
 PyObject *ms_LockError = NULL;
 PyObject *ms_LockWarning = NULL;
-
-static ms_mutex policy_mutex;
-static ms_lockmode policy = MS_LOCK_REQUIRED;
-
-static const char *const policy_names[] = {"strict", "warn", "off"};
 
 /* ---- exception types -------------------------------------------------- */
 
 int ms_errors_init(PyObject *module)
 {
     if (ms_LockError == NULL) {
-        ms_mutex_init(&policy_mutex);
         ms_LockError = PyErr_NewExceptionWithDoc(
             "memsafe.LockError",
             "Secret memory could not be locked in RAM (mlock/VirtualLock "
@@ -112,7 +108,32 @@ static PyObject *raise_lock_error(const ms_oserr *err)
     return NULL;
 }
 
-/* ---- region status ---------------------------------------------------- */
+static PyObject *raise_secretmem_error(const ms_oserr *err)
+{
+    char text[256];
+    char msg[700];
+    ms_oserr e = {ENOSYS, 0, "memfd_secret"};
+    if (err != NULL && err->op != NULL) {
+        e = *err;
+    }
+    ms_os_describe(&e, text, sizeof(text));
+    PyOS_snprintf(
+        msg, sizeof(msg),
+        "memfd_secret is required (memsafe.set_secretmem('require')) but "
+        "not available (%s failed: %s). It needs Linux 5.14 or later with "
+        "secretmem enabled (secretmem.enable=1 on the kernel command line "
+        "before 6.5); or call memsafe.set_secretmem('prefer') to fall back "
+        "to ordinary locked pages",
+        e.op, text);
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "is", e.code, msg);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* ---- core status ---------------------------------------------------- */
 
 PyObject *ms_raise(ms_status st, const ms_oserr *err, const char *busy)
 {
@@ -160,46 +181,27 @@ PyObject *ms_raise(ms_status st, const ms_oserr *err, const char *busy)
                             "(`with secret.write() as view:`)");
     case MS_E_STATE:
         return PyErr_Format(PyExc_RuntimeError, "this window is not open");
+    case MS_E_PURGED:
+        return PyErr_Format(
+            PyExc_ValueError,
+            "this secret was purged (memsafe.purge(), interpreter exit, or a "
+            "signal after memsafe.purge_on_signals()): its memory was wiped; "
+            "create the secret again");
+    case MS_E_SECRETMEM:
+        return raise_secretmem_error(err);
+    case MS_E_CHANGED:
+        return PyErr_Format(PyExc_BufferError,
+                            "the secret changed while it was being grown "
+                            "(another thread used it); try again");
     }
     return NULL;
-}
-
-/* ---- lock policy ------------------------------------------------------ */
-
-ms_lockmode ms_policy_lockmode(void)
-{
-    ms_mutex_lock(&policy_mutex);
-    ms_lockmode m = policy;
-    ms_mutex_unlock(&policy_mutex);
-    return m;
-}
-
-const char *ms_policy_name(void)
-{
-    return policy_names[ms_policy_lockmode()];
-}
-
-int ms_policy_set(const char *name)
-{
-    for (int i = 0; i < 3; i++) {
-        if (strcmp(name, policy_names[i]) == 0) {
-            ms_mutex_lock(&policy_mutex);
-            policy = (ms_lockmode)i;
-            ms_mutex_unlock(&policy_mutex);
-            return 0;
-        }
-    }
-    PyErr_Format(PyExc_ValueError,
-                 "unknown lock policy '%.40s': use 'strict', 'warn' or 'off'",
-                 name);
-    return -1;
 }
 
 /* Under 'warn': one LockWarning per allocation that could not be locked.
  * Returns -1 if the warning was turned into an exception. */
 int ms_report_lock_failure(size_t len, const ms_lockresult *lr)
 {
-    if (!lr->failed || ms_policy_lockmode() != MS_LOCK_TRY) {
+    if (!lr->failed || ms_config_lockmode() != MS_LOCK_TRY) {
         return 0;
     }
     char text[256];
@@ -210,4 +212,56 @@ int ms_report_lock_failure(size_t len, const ms_lockresult *lr)
                             "secret of %zu bytes is NOT locked in RAM and "
                             "may be swapped to disk (%s failed: %s; %s)",
                             len, lr->err.op, text, limit);
+}
+
+PyObject *ms_type_name(PyObject *obj)
+{
+    PyObject *type = (PyObject *)Py_TYPE(obj);
+    PyObject *qual = PyObject_GetAttrString(type, "__qualname__");
+    if (qual == NULL || !PyUnicode_Check(qual)) {
+        Py_XDECREF(qual);
+        PyErr_Clear();
+        return PyUnicode_FromString(Py_TYPE(obj)->tp_name);
+    }
+    PyObject *mod = PyObject_GetAttrString(type, "__module__");
+    if (mod == NULL || !PyUnicode_Check(mod) ||
+        PyUnicode_CompareWithASCIIString(mod, "builtins") == 0) {
+        Py_XDECREF(mod);
+        PyErr_Clear();
+        return qual;
+    }
+    PyObject *full = PyUnicode_FromFormat("%U.%U", mod, qual);
+    Py_DECREF(mod);
+    Py_DECREF(qual);
+    return full;
+}
+
+PyObject *ms_err_take(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb != NULL && v != NULL) {
+        PyException_SetTraceback(v, tb);
+    }
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+#endif
+}
+
+void ms_err_put(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc == NULL) {
+        return;
+    }
+    PyObject *tb = PyException_GetTraceback(exc);
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, tb);
+#endif
 }

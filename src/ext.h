@@ -1,10 +1,18 @@
 /*
- * ext.h - what the parts of the extension module share.
+ * ext.h - the objects the parts of the extension module share.
  *
- * The module is split by job: _memsafe.c (module set-up and module-level
- * functions), errors.c (turning region/OS failures into Python exceptions,
- * the lock policy), secret.c (the secret types), window.c (read/write
- * windows), ingest.c (getting bytes into secret memory), text.c (UTF-8).
+ * The module is a thin Python binding over the Python-free core in core/
+ * (store.h is its interface).  It is split by job, each part with its own
+ * header, and the includes only go down:
+ *
+ *   _memsafe.c  module set-up, module-level functions
+ *   types.c     the type objects and their method tables
+ *   window.c    read/write windows and their views      (window.h)
+ *   ingest.c    getting bytes into secret memory        (ingest.h)
+ *   secret.c    the secret objects' behaviour           (secret.h)
+ *   text.c      UTF-8 without the codec machinery       (text.h)
+ *   config.c    process-wide settings                   (config.h)
+ *   errors.c    core status -> Python exception         (errors.h)
  */
 #ifndef MEMSAFE_EXT_H
 #define MEMSAFE_EXT_H
@@ -13,7 +21,7 @@
 #include <Python.h>
 
 #include "core/platform.h"
-#include "core/region.h"
+#include "core/store.h"
 
 /* Which public type a secret object is (subclasses included). */
 typedef enum {
@@ -24,7 +32,7 @@ typedef enum {
 
 typedef struct {
     PyObject_HEAD
-    ms_region region;
+    ms_store store;
     Py_ssize_t nchars;     /* SecretStr: number of code points */
     PyObject *weakreflist;
 } SecretObject;
@@ -38,10 +46,10 @@ typedef enum {
 typedef struct {
     PyObject_HEAD
     SecretObject *secret;  /* strong reference */
-    PyObject *view;        /* the memoryview handed to the with-block */
+    PyObject *view_ref;    /* weak reference to the with-block's view */
     ms_window kind;
-    ms_wstate state;       /* guarded by secret->region.lock */
-    Py_ssize_t exports;    /* guarded by secret->region.lock */
+    ms_wstate state;       /* guarded by the secret's store lock */
+    Py_ssize_t exports;    /* guarded by the secret's store lock */
 } WindowObject;
 
 extern PyTypeObject ms_SecretType;    /* abstract base of the three */
@@ -49,51 +57,5 @@ extern PyTypeObject ms_MemSafeType;
 extern PyTypeObject ms_SecretBytesType;
 extern PyTypeObject ms_SecretStrType;
 extern PyTypeObject ms_WindowType;
-
-extern PyObject *ms_LockError;
-extern PyObject *ms_str_release; /* interned "release" */
-extern PyObject *ms_LockWarning;
-
-/* errors.c */
-int ms_errors_init(PyObject *module);
-PyObject *ms_raise(ms_status st, const ms_oserr *err, const char *busy);
-PyObject *ms_raise_oserr(const ms_oserr *err, PyObject *filename);
-ms_lockmode ms_policy_lockmode(void);
-int ms_policy_set(const char *name);
-const char *ms_policy_name(void);
-int ms_report_lock_failure(size_t len, const ms_lockresult *lr);
-
-/* secret.c */
-int ms_secret_check(PyObject *obj);
-int ms_size_from(PyObject *obj, Py_ssize_t *size);
-PyObject *ms_compare_digest(PyObject *a, PyObject *b);
-PyObject *ms_getpass(PyTypeObject *type, PyObject *args, PyObject *kwds);
-ms_kind ms_secret_kind(PyObject *obj);
-SecretObject *ms_secret_alloc(PyTypeObject *type);
-int ms_secret_begin_fill(SecretObject *s, size_t len, unsigned char **p);
-int ms_secret_end_fill(SecretObject *s);
-void ms_secret_abort_fill(SecretObject *s);
-int ms_secret_view_open(SecretObject *s, const unsigned char **p, size_t *n);
-void ms_secret_view_close(SecretObject *s);
-
-/* window.c */
-PyObject *ms_window_new(SecretObject *secret, ms_window kind);
-PyObject *ms_window_run(SecretObject *secret, ms_window kind, PyObject *fn);
-
-/* ingest.c */
-PyObject *ms_ingest_random(PyTypeObject *type, PyObject *n);
-PyObject *ms_ingest_fd(PyTypeObject *type, int fd, Py_ssize_t size);
-PyObject *ms_ingest_file(PyTypeObject *type, PyObject *path);
-
-/* compare (secret.c) */
-int ms_equal_ct(const unsigned char *a, size_t na, const unsigned char *b,
-                size_t nb);
-
-/* text.c */
-Py_ssize_t ms_utf8_size(PyObject *str, Py_ssize_t *bad_index);
-void ms_utf8_encode(PyObject *str, unsigned char *out);
-Py_ssize_t ms_utf8_count(const unsigned char *p, size_t n);
-int ms_utf8_validate(const unsigned char *p, size_t n, size_t *bad_offset);
-int ms_utf8_equal_ct(const unsigned char *p, size_t n, PyObject *str);
 
 #endif /* MEMSAFE_EXT_H */

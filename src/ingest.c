@@ -1,50 +1,60 @@
 /*
  * ingest.c - getting secret bytes into secret memory without a Python
  * object ever holding them: the OS CSPRNG, file descriptors, files and the
- * terminal.  Reads go straight into region pages; when the final size is
- * not known in advance they go into a scratch region that grows by
- * allocate-copy-wipe, and the exact-size secret is copied out of it at the
- * end (the scratch region is wiped like any other).
+ * terminal.  Reads go straight into secret memory; when the final size is
+ * not known in advance they go into a guarded scratch region that grows by
+ * allocate-copy-wipe, and the exact-size secret (of either engine) is
+ * copied out of it at the end (the scratch region is wiped like any
+ * other).  Every read is bounded by max_size=, so /dev/zero or a runaway
+ * pipe cannot lock all of RAM.
  */
-#include "ext.h"
+#include "ingest.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+
+#include "config.h"
+#include "errors.h"
+#include "secret.h"
+#include "text.h"
 
 #define SCRATCH_START 4080 /* one page with the canary */
 
 /* ---- a growing scratch region ----------------------------------------- */
 
 typedef struct {
-    ms_region r;
-    unsigned char *p;  /* start of the data, write window open */
+    ms_store r;        /* guarded, write window open while in use */
+    unsigned char *p;  /* start of the data */
     size_t cap;
     size_t used;
 } scratch;
 
-static ms_lockmode scratch_lockmode(void)
+static ms_allocopts scratch_opts(void)
 {
     /* Under 'warn' the final secret reports the failure; the scratch
      * region must not warn a second time. */
-    ms_lockmode m = ms_policy_lockmode();
-    return m == MS_LOCK_REQUIRED ? m : MS_LOCK_TRY;
+    ms_allocopts o = ms_config_allocopts();
+    if (o.lock != MS_LOCK_REQUIRED) {
+        o.lock = MS_LOCK_TRY;
+    }
+    return o;
 }
 
 static int scratch_init(scratch *sc)
 {
     ms_lockresult lr;
     ms_oserr err = {0, 0, NULL};
-    ms_region_init(&sc->r);
+    ms_allocopts opts = scratch_opts();
+    ms_store_init(&sc->r, MS_ENGINE_GUARDED);
     sc->cap = SCRATCH_START;
     sc->used = 0;
-    ms_region_lock(&sc->r);
-    ms_status st = ms_region_alloc(&sc->r, sc->cap, scratch_lockmode(), &lr,
-                                   &err);
-    sc->p = ms_region_data(&sc->r);
-    ms_region_unlock(&sc->r);
+    ms_store_lock(&sc->r);
+    ms_status st = ms_store_alloc(&sc->r, sc->cap, &opts, &lr, &err);
+    sc->p = st == MS_OK ? ms_store_data(&sc->r) : NULL;
+    ms_store_unlock(&sc->r);
     if (st != MS_OK) {
-        ms_region_fini(&sc->r);
+        ms_store_fini(&sc->r);
         ms_raise(st, &err, NULL);
         return -1;
     }
@@ -56,15 +66,19 @@ static int scratch_grow(scratch *sc)
 {
     ms_lockresult lr;
     ms_oserr err = {0, 0, NULL};
-    unsigned char *tail;
-    ms_region_lock(&sc->r);
-    ms_status st = ms_region_close(&sc->r, MS_WINDOW_WRITE, &err);
+    ms_allocopts opts = scratch_opts();
+    ms_growth g;
+    unsigned char *tail = NULL;
+    ms_store_lock(&sc->r);
+    ms_status st = ms_store_close(&sc->r, MS_WINDOW_WRITE, &err);
     if (st == MS_OK) {
-        st = ms_region_grow(&sc->r, sc->cap, scratch_lockmode(), &lr, &tail,
-                            &err);
+        st = ms_store_grow_prepare(&sc->r, sc->cap, &opts, &lr, &g, &err);
     }
-    sc->p = ms_region_data(&sc->r);
-    ms_region_unlock(&sc->r);
+    if (st == MS_OK) {
+        st = ms_store_grow_commit(&sc->r, &g, &tail, &err);
+    }
+    sc->p = st == MS_OK ? ms_store_data(&sc->r) : NULL;
+    ms_store_unlock(&sc->r);
     if (st != MS_OK) {
         ms_raise(st, &err, NULL);
         return -1;
@@ -76,10 +90,32 @@ static int scratch_grow(scratch *sc)
 static void scratch_free(scratch *sc)
 {
     ms_oserr ignored;
-    ms_region_lock(&sc->r);
-    (void)ms_region_free(&sc->r, 1, &ignored);
-    ms_region_unlock(&sc->r);
-    ms_region_fini(&sc->r);
+    ms_store_lock(&sc->r);
+    (void)ms_store_free(&sc->r, 1, &ignored);
+    ms_store_unlock(&sc->r);
+    ms_store_fini(&sc->r);
+}
+
+/* ---- limits ----------------------------------------------------------- */
+
+/* max_size=: None (no limit) or a size. */
+static int limit_from(PyObject *obj, Py_ssize_t *limit)
+{
+    if (obj == Py_None) {
+        *limit = PY_SSIZE_T_MAX;
+        return 0;
+    }
+    return ms_size_from(obj, "max_size", limit);
+}
+
+static int too_large(Py_ssize_t limit)
+{
+    PyErr_Format(PyExc_ValueError,
+                 "input is larger than max_size=%zd bytes; nothing was kept "
+                 "(the partial secret was wiped): pass a larger max_size=, "
+                 "or max_size=None for no limit",
+                 limit);
+    return -1;
 }
 
 /* ---- reading ---------------------------------------------------------- */
@@ -146,17 +182,34 @@ static int read_exact(int fd, unsigned char *p, size_t len)
     return 0;
 }
 
+/* Drop a trailing "\r" (a line ended by "\r\n": input prepared on
+ * Windows; getpass.getpass reads text-mode stdin, which drops it too). */
+static void drop_cr(scratch *sc)
+{
+    if (sc->used > 0 && sc->p[sc->used - 1] == '\r') {
+        sc->used--;
+        sc->p[sc->used] = 0;
+    }
+}
+
 /* Read into the scratch region until end of input, or (line mode) until a
- * newline, which is not kept.  *eof tells whether input ended. */
+ * newline, which is not kept; never more than limit bytes (one more is
+ * read to tell "exactly limit" from "more").  *eof: input ended. */
 static int read_to_scratch(scratch *sc, read_fn rd, void *ctx, int line,
-                           int *eof)
+                           Py_ssize_t limit, int *eof)
 {
     *eof = 0;
     for (;;) {
+        if (sc->used > (size_t)limit) {
+            return too_large(limit);
+        }
         if (sc->used == sc->cap && scratch_grow(sc) < 0) {
             return -1;
         }
         size_t want = line ? 1 : sc->cap - sc->used;
+        if (want > (size_t)limit + 1 - sc->used) {
+            want = (size_t)limit + 1 - sc->used;
+        }
         size_t got = 0;
         if (read_some(rd, ctx, sc->p + sc->used, want, &got) < 0) {
             return -1;
@@ -167,13 +220,7 @@ static int read_to_scratch(scratch *sc, read_fn rd, void *ctx, int line,
         }
         if (line && sc->p[sc->used] == '\n') {
             sc->p[sc->used] = 0;
-            /* "\r\n" ends a line as well (input prepared on Windows):
-             * getpass.getpass reads text-mode stdin, which drops the '\r'
-             * too. */
-            if (sc->used > 0 && sc->p[sc->used - 1] == '\r') {
-                sc->used--;
-                sc->p[sc->used] = 0;
-            }
+            drop_cr(sc);
             return 0;
         }
         sc->used += got;
@@ -195,14 +242,16 @@ static int check_text(const scratch *sc)
     return 0;
 }
 
-/* A secret of the given type holding a copy of the scratch content. */
-static PyObject *secret_from_scratch(PyTypeObject *type, const scratch *sc)
+/* A secret of the given type and engine holding a copy of the scratch
+ * content. */
+static PyObject *secret_from_scratch(PyTypeObject *type, ms_engine engine,
+                                     const scratch *sc)
 {
     int text = PyType_IsSubtype(type, &ms_SecretStrType);
     if (text && check_text(sc) < 0) {
         return NULL;
     }
-    SecretObject *s = ms_secret_alloc(type);
+    SecretObject *s = ms_secret_alloc(type, engine);
     if (s == NULL) {
         return NULL;
     }
@@ -226,18 +275,28 @@ static PyObject *secret_from_scratch(PyTypeObject *type, const scratch *sc)
 
 /* ---- SecretBytes.random ----------------------------------------------- */
 
-PyObject *ms_ingest_random(PyTypeObject *type, PyObject *n)
+PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
+                           PyObject *kwds)
 {
-    if (!PyLong_Check(n) || PyBool_Check(n)) {
+    static char *kwlist[] = {"", "storage", NULL};
+    PyObject *n;
+    PyObject *storage = Py_None;
+    ms_engine engine;
+    Py_ssize_t size;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:random", kwlist, &n,
+                                     &storage) ||
+        ms_config_engine_from(storage, &engine) < 0) {
+        return NULL;
+    }
+    if (!ms_is_size(n)) {
         return PyErr_Format(PyExc_TypeError,
                             "random() takes an int, not '%.100s'",
                             Py_TYPE(n)->tp_name);
     }
-    Py_ssize_t size;
-    if (ms_size_from(n, &size) < 0) {
+    if (ms_size_from(n, "size", &size) < 0) {
         return NULL;
     }
-    SecretObject *s = ms_secret_alloc(type);
+    SecretObject *s = ms_secret_alloc(type, engine);
     if (s == NULL) {
         return NULL;
     }
@@ -265,9 +324,10 @@ PyObject *ms_ingest_random(PyTypeObject *type, PyObject *n)
 
 /* ---- SecretBytes.from_fd / from_file ---------------------------------- */
 
-static PyObject *fd_exact(PyTypeObject *type, int fd, size_t size)
+static PyObject *fd_exact(PyTypeObject *type, ms_engine engine, int fd,
+                          size_t size)
 {
-    SecretObject *s = ms_secret_alloc(type);
+    SecretObject *s = ms_secret_alloc(type, engine);
     if (s == NULL) {
         return NULL;
     }
@@ -288,7 +348,8 @@ static PyObject *fd_exact(PyTypeObject *type, int fd, size_t size)
     return (PyObject *)s;
 }
 
-static PyObject *fd_to_eof(PyTypeObject *type, int fd)
+static PyObject *fd_to_eof(PyTypeObject *type, ms_engine engine, int fd,
+                           Py_ssize_t limit)
 {
     scratch sc;
     if (scratch_init(&sc) < 0) {
@@ -296,20 +357,52 @@ static PyObject *fd_to_eof(PyTypeObject *type, int fd)
     }
     int eof;
     PyObject *out = NULL;
-    if (read_to_scratch(&sc, read_fd, &fd, 0, &eof) == 0) {
-        out = secret_from_scratch(type, &sc);
+    if (read_to_scratch(&sc, read_fd, &fd, 0, limit, &eof) == 0) {
+        out = secret_from_scratch(type, engine, &sc);
     }
     scratch_free(&sc);
     return out;
 }
 
-PyObject *ms_ingest_fd(PyTypeObject *type, int fd, Py_ssize_t size)
+PyObject *ms_ingest_from_fd(PyTypeObject *type, PyObject *args,
+                            PyObject *kwds)
 {
+    static char *kwlist[] = {"fd", "size", "max_size", "storage", NULL};
+    int fd;
+    PyObject *size_obj = Py_None;
+    PyObject *max_obj = NULL;
+    PyObject *storage = Py_None;
+    ms_engine engine;
+    Py_ssize_t limit = MS_MAX_FILE_DEFAULT;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|O$OO:from_fd", kwlist,
+                                     &fd, &size_obj, &max_obj, &storage) ||
+        ms_config_engine_from(storage, &engine) < 0 ||
+        (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
+        return NULL;
+    }
     if (fd < 0) {
         return PyErr_Format(PyExc_ValueError,
                             "fd must be a non-negative file descriptor");
     }
-    return size >= 0 ? fd_exact(type, fd, (size_t)size) : fd_to_eof(type, fd);
+    if (size_obj == Py_None) {
+        return fd_to_eof(type, engine, fd, limit);
+    }
+    Py_ssize_t size;
+    if (!ms_is_size(size_obj)) {
+        return PyErr_Format(PyExc_TypeError,
+                            "size must be an int or None, not '%.100s'",
+                            Py_TYPE(size_obj)->tp_name);
+    }
+    if (ms_size_from(size_obj, "size", &size) < 0) {
+        return NULL;
+    }
+    if (size > limit) {
+        return PyErr_Format(PyExc_ValueError,
+                            "size=%zd is larger than max_size=%zd; pass a "
+                            "larger max_size= (or None for no limit)",
+                            size, limit);
+    }
+    return fd_exact(type, engine, fd, (size_t)size);
 }
 
 static long os_flag(PyObject *os, const char *name)
@@ -332,26 +425,18 @@ static long os_flag(PyObject *os, const char *name)
  * is kept, any error from close itself is dropped. */
 static void close_keeping_error(PyObject *os, PyObject *fdobj)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *pending = PyErr_GetRaisedException();
+    PyObject *pending = ms_err_take();
     PyObject *closed = PyObject_CallMethod(os, "close", "O", fdobj);
     Py_XDECREF(closed);
     PyErr_Clear();
-    PyErr_SetRaisedException(pending);
-#else
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    PyObject *closed = PyObject_CallMethod(os, "close", "O", fdobj);
-    Py_XDECREF(closed);
-    PyErr_Clear();
-    PyErr_Restore(t, v, tb);
-#endif
+    ms_err_put(pending);
 }
 
 /* Open with os.open (path-like objects, wide paths on Windows, and the
  * usual FileNotFoundError/PermissionError with the file name), then read
  * the descriptor to its end. */
-PyObject *ms_ingest_file(PyTypeObject *type, PyObject *path)
+static PyObject *read_file(PyTypeObject *type, ms_engine engine,
+                           PyObject *path, Py_ssize_t limit)
 {
     PyObject *os = PyImport_ImportModule("os");
     if (os == NULL) {
@@ -367,7 +452,7 @@ PyObject *ms_ingest_file(PyTypeObject *type, PyObject *path)
     long fd = PyLong_AsLong(fdobj);
     PyObject *out = NULL;
     if (fd >= 0 && fd <= INT_MAX) {
-        out = fd_to_eof(type, (int)fd);
+        out = fd_to_eof(type, engine, (int)fd, limit);
     } else if (!PyErr_Occurred()) {
         PyErr_SetString(PyExc_OSError, "os.open returned a bad descriptor");
     }
@@ -386,6 +471,24 @@ PyObject *ms_ingest_file(PyTypeObject *type, PyObject *path)
     Py_DECREF(fdobj);
     Py_DECREF(os);
     return out;
+}
+
+PyObject *ms_ingest_from_file(PyTypeObject *type, PyObject *args,
+                              PyObject *kwds)
+{
+    static char *kwlist[] = {"", "max_size", "storage", NULL};
+    PyObject *path;
+    PyObject *max_obj = NULL;
+    PyObject *storage = Py_None;
+    ms_engine engine;
+    Py_ssize_t limit = MS_MAX_FILE_DEFAULT;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:from_file", kwlist,
+                                     &path, &max_obj, &storage) ||
+        ms_config_engine_from(storage, &engine) < 0 ||
+        (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
+        return NULL;
+    }
+    return read_file(type, engine, path, limit);
 }
 
 /* ---- SecretStr.getpass ------------------------------------------------ */
@@ -421,10 +524,10 @@ static int warn_no_tty(PyObject *prompt)
 
 /* Read one line into the scratch region; EOFError if input ended before
  * anything was typed. */
-static int read_line(scratch *sc, read_fn rd, void *ctx)
+static int read_line(scratch *sc, read_fn rd, void *ctx, Py_ssize_t limit)
 {
     int eof;
-    if (read_to_scratch(sc, rd, ctx, 1, &eof) < 0) {
+    if (read_to_scratch(sc, rd, ctx, 1, limit, &eof) < 0) {
         return -1;
     }
     if (eof && sc->used == 0) {
@@ -434,16 +537,135 @@ static int read_line(scratch *sc, read_fn rd, void *ctx)
     return 0;
 }
 
-static int line_from_stdin(scratch *sc, PyObject *prompt)
+/* Grow the scratch region to hold at least n bytes. */
+static int scratch_reserve(scratch *sc, size_t n)
 {
-    int fd = 0;
+    while (sc->cap < n) {
+        if (scratch_grow(sc) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Overwrite a line object that nobody else holds (refcount 1: not
+ * interned, not one of the interpreter's shared one-character objects). */
+static void wipe_line(PyObject *line)
+{
+    if (Py_REFCNT(line) != 1) {
+        return;
+    }
+    if (PyBytes_Check(line)) {
+        ms_os_wipe(PyBytes_AS_STRING(line), (size_t)PyBytes_GET_SIZE(line));
+    } else if (PyUnicode_Check(line) && !PyUnicode_CHECK_INTERNED(line)) {
+        ms_os_wipe(PyUnicode_DATA(line),
+                   (size_t)PyUnicode_GET_LENGTH(line) *
+                       (size_t)PyUnicode_KIND(line));
+    }
+}
+
+/* Copy a line (str or bytes, its newline already dropped: n units) into
+ * the scratch region. */
+static int line_to_scratch(scratch *sc, PyObject *line, Py_ssize_t n,
+                           Py_ssize_t limit)
+{
+    if (PyBytes_Check(line)) {
+        if (n > limit) {
+            return too_large(limit);
+        }
+        if (scratch_reserve(sc, (size_t)n) < 0) {
+            return -1;
+        }
+        memcpy(sc->p, PyBytes_AS_STRING(line), (size_t)n);
+        sc->used = (size_t)n;
+        return 0;
+    }
+    Py_ssize_t bad = -1;
+    Py_ssize_t size = ms_utf8_size_n(line, n, 1, &bad);
+    if (size < 0) {
+        if (bad >= 0) {
+            PyErr_SetString(PyExc_ValueError,
+                            "input is not valid text (a lone surrogate); "
+                            "nothing was kept");
+        }
+        return -1;
+    }
+    if (size > limit) {
+        return too_large(limit);
+    }
+    if (scratch_reserve(sc, (size_t)size) < 0) {
+        return -1;
+    }
+    ms_utf8_encode_n(line, n, 1, sc->p);
+    sc->used = (size_t)size;
+    return 0;
+}
+
+/* Length of a line without its "\n" or "\r\n", or -1 at EOF (empty). */
+static Py_ssize_t line_length(PyObject *line)
+{
+    Py_ssize_t n = PyObject_Length(line);
+    if (n <= 0) {
+        return n == 0 ? -1 : -2;
+    }
+    if (PyBytes_Check(line)) {
+        const char *b = PyBytes_AS_STRING(line);
+        if (b[n - 1] == '\n') {
+            n--;
+            if (n > 0 && b[n - 1] == '\r') {
+                n--;
+            }
+        }
+        return n;
+    }
+    if (PyUnicode_READ_CHAR(line, n - 1) == '\n') {
+        n--;
+        if (n > 0 && PyUnicode_READ_CHAR(line, n - 1) == '\r') {
+            n--;
+        }
+    }
+    return n;
+}
+
+/* No terminal: the line comes through sys.stdin, so that input the program
+ * has already buffered there (input() for a user name, then getpass for
+ * the password, from a pipe) is never skipped and lines stay in order.
+ * The line object sys.stdin returns is wiped after the copy; what
+ * sys.stdin's own buffers keep cannot be (docs/api.md says so).  Without a
+ * sys.stdin at all, file descriptor 0 is read directly. */
+static int line_from_stdin(scratch *sc, PyObject *prompt, Py_ssize_t limit)
+{
     if (warn_no_tty(prompt) < 0) {
         return -1;
     }
-    return read_line(sc, read_fd, &fd);
+    PyObject *in = PySys_GetObject("stdin"); /* borrowed */
+    if (in == NULL || in == Py_None) {
+        int fd = 0;
+        return read_line(sc, read_fd, &fd, limit);
+    }
+    Py_ssize_t cap = limit < PY_SSIZE_T_MAX - 3 ? limit + 3 : -1;
+    PyObject *line = PyObject_CallMethod(in, "readline", "n", cap);
+    if (line == NULL) {
+        return -1;
+    }
+    int rc = -1;
+    Py_ssize_t n = -2;
+    if (!PyUnicode_Check(line) && !PyBytes_Check(line)) {
+        PyErr_Format(PyExc_TypeError,
+                     "sys.stdin.readline() returned '%.100s', not str",
+                     Py_TYPE(line)->tp_name);
+    } else if ((n = line_length(line)) == -1) {
+        PyErr_SetNone(PyExc_EOFError);
+    } else if (n >= 0) {
+        rc = line_to_scratch(sc, line, n, limit);
+    }
+    wipe_line(line);
+    Py_DECREF(line);
+    return rc;
 }
 
-static int line_from_tty(scratch *sc, ms_tty *t, PyObject *prompt)
+static int line_from_tty(scratch *sc, ms_tty *t, PyObject *prompt,
+                         Py_ssize_t limit)
 {
     ms_oserr err = {0, 0, NULL};
     Py_ssize_t plen;
@@ -456,7 +678,7 @@ static int line_from_tty(scratch *sc, ms_tty *t, PyObject *prompt)
         return -1;
     }
     (void)ms_os_tty_write(t, ptext, (size_t)plen);
-    int rc = read_line(sc, read_tty, t);
+    int rc = read_line(sc, read_tty, t, limit);
     /* Restore before anything else can run: on success, on error, and on
      * KeyboardInterrupt alike. */
     ms_oserr rerr = {0, 0, NULL};
@@ -469,12 +691,19 @@ static int line_from_tty(scratch *sc, ms_tty *t, PyObject *prompt)
     return rc;
 }
 
-PyObject *ms_getpass(PyTypeObject *type, PyObject *args, PyObject *kwds)
+PyObject *ms_ingest_getpass(PyTypeObject *type, PyObject *args,
+                            PyObject *kwds)
 {
-    static char *kwlist[] = {"prompt", NULL};
+    static char *kwlist[] = {"prompt", "max_size", "storage", NULL};
     PyObject *prompt = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U:getpass", kwlist,
-                                     &prompt)) {
+    PyObject *max_obj = NULL;
+    PyObject *storage = Py_None;
+    ms_engine engine;
+    Py_ssize_t limit = MS_MAX_PASSWORD_DEFAULT;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U$OO:getpass", kwlist,
+                                     &prompt, &max_obj, &storage) ||
+        ms_config_engine_from(storage, &engine) < 0 ||
+        (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
         return NULL;
     }
     PyObject *default_prompt = NULL;
@@ -495,10 +724,10 @@ PyObject *ms_getpass(PyTypeObject *type, PyObject *args, PyObject *kwds)
     scratch sc;
     PyObject *out = NULL;
     if (scratch_init(&sc) == 0) {
-        int rc = have ? line_from_tty(&sc, &t, prompt)
-                      : line_from_stdin(&sc, prompt);
+        int rc = have ? line_from_tty(&sc, &t, prompt, limit)
+                      : line_from_stdin(&sc, prompt, limit);
         if (rc == 0) {
-            out = secret_from_scratch(type, &sc);
+            out = secret_from_scratch(type, engine, &sc);
         }
         scratch_free(&sc);
     }

@@ -1,27 +1,30 @@
 /*
- * secret.c - the secret types: the abstract base, MemSafe (mutable),
- * SecretBytes (immutable bytes) and SecretStr (immutable UTF-8 text).
+ * secret.c - the secret objects' behaviour: MemSafe (mutable), SecretBytes
+ * (immutable bytes) and SecretStr (immutable UTF-8 text), over the storage
+ * interface of the core (core/store.h), whichever engine stores them.
  *
  * No function here builds a Python object out of secret bytes, except the
  * two reveal() methods, which exist to do exactly that on request.
  */
-#include "ext.h"
+#include "secret.h"
 
 #include <string.h>
 
-static const char BUSY_CLOSE[] =
-    "cannot close this secret while a window is open on it or buffers "
-    "exported from it are alive: leave the with-block and release the "
-    "views (del them or call view.release()) first";
-static const char BUSY_READ[] =
-    "a write window is open on this secret (or a writable buffer from one "
-    "is still alive); close it first";
-static const char BUSY_GROW[] =
-    "cannot grow this secret while a window is open on it or buffers "
-    "exported from it are alive";
+#include "config.h"
+#include "core/ct.h"
+#include "errors.h"
+#include "text.h"
 
-/* Marks a writable export in Py_buffer.internal. */
-static char rw_export_mark;
+static const char BUSY_CLOSE[] =
+    "cannot close this secret while a window is open on it or views from "
+    "one are alive: leave the with-block and release the views (del them "
+    "or call view.release()) first";
+static const char BUSY_READ[] =
+    "a write window is open on this secret (or a writable view from one is "
+    "still alive); close it first";
+static const char BUSY_GROW[] =
+    "cannot grow this secret while a window is open on it or views from "
+    "one are alive";
 
 /* ---- basics ----------------------------------------------------------- */
 
@@ -59,7 +62,7 @@ static int single_kind(PyTypeObject *type)
     return 0;
 }
 
-SecretObject *ms_secret_alloc(PyTypeObject *type)
+SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine)
 {
     if (single_kind(type) < 0) {
         return NULL;
@@ -68,26 +71,25 @@ SecretObject *ms_secret_alloc(PyTypeObject *type)
     if (s == NULL) {
         return NULL;
     }
-    ms_region_init(&s->region);
+    ms_store_init(&s->store, engine);
     s->nchars = 0;
     s->weakreflist = NULL;
     return s;
 }
 
-/* Short type name for messages: "MemSafe", or a subclass's own name. */
-static const char *type_name(PyObject *obj)
+/* Short type name for repr: "MemSafe", or a subclass's own name. */
+static const char *short_name(PyObject *obj)
 {
     const char *name = Py_TYPE(obj)->tp_name;
     const char *dot = strrchr(name, '.');
     return dot ? dot + 1 : name;
 }
 
-/* Raise for an unusable secret; 0 if it is usable. */
-static int check_usable(SecretObject *s)
+int ms_secret_check_usable(SecretObject *s)
 {
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_usable(&s->region);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_usable(&s->store);
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         ms_raise(st, NULL, NULL);
         return -1;
@@ -101,11 +103,11 @@ int ms_secret_begin_fill(SecretObject *s, size_t len, unsigned char **p)
 {
     ms_lockresult lr;
     ms_oserr err = {0, 0, NULL};
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_alloc(&s->region, len, ms_policy_lockmode(),
-                                   &lr, &err);
-    *p = ms_region_data(&s->region);
-    ms_region_unlock(&s->region);
+    ms_allocopts opts = ms_config_allocopts();
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_alloc(&s->store, len, &opts, &lr, &err);
+    *p = st == MS_OK ? ms_store_data(&s->store) : NULL;
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         ms_raise(st, &err, NULL);
         return -1;
@@ -120,9 +122,9 @@ int ms_secret_begin_fill(SecretObject *s, size_t len, unsigned char **p)
 int ms_secret_end_fill(SecretObject *s)
 {
     ms_oserr err = {0, 0, NULL};
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_close(&s->region, MS_WINDOW_WRITE, &err);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_close(&s->store, MS_WINDOW_WRITE, &err);
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         ms_raise(st, &err, NULL);
         return -1;
@@ -130,27 +132,23 @@ int ms_secret_end_fill(SecretObject *s)
     return 0;
 }
 
-/* Wipe and release a secret whose filling failed; keeps any pending
- * Python exception as it is. */
 void ms_secret_abort_fill(SecretObject *s)
 {
     ms_oserr ignored;
-    ms_region_lock(&s->region);
-    (void)ms_region_close(&s->region, MS_WINDOW_WRITE, &ignored);
-    (void)ms_region_free(&s->region, 1, &ignored);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    (void)ms_store_close(&s->store, MS_WINDOW_WRITE, &ignored);
+    (void)ms_store_free(&s->store, 1, &ignored);
+    ms_store_unlock(&s->store);
 }
 
-/* An internal read window: C code reads the secret, nobody else gets a
- * buffer from it. */
 int ms_secret_view_open(SecretObject *s, const unsigned char **p, size_t *n)
 {
     ms_oserr err = {0, 0, NULL};
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_open(&s->region, MS_WINDOW_READ, &err);
-    *p = ms_region_data(&s->region);
-    *n = ms_region_len(&s->region);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_open(&s->store, MS_WINDOW_READ, &err);
+    *p = st == MS_OK ? ms_store_data(&s->store) : NULL;
+    *n = ms_store_len(&s->store);
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         ms_raise(st, &err, BUSY_READ);
         return -1;
@@ -158,12 +156,98 @@ int ms_secret_view_open(SecretObject *s, const unsigned char **p, size_t *n)
     return 0;
 }
 
-void ms_secret_view_close(SecretObject *s)
+int ms_secret_view_close(SecretObject *s)
 {
-    ms_oserr ignored;
-    ms_region_lock(&s->region);
-    (void)ms_region_close(&s->region, MS_WINDOW_READ, &ignored);
-    ms_region_unlock(&s->region);
+    ms_oserr err = {0, 0, NULL};
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_close(&s->store, MS_WINDOW_READ, &err);
+    ms_store_unlock(&s->store);
+    if (st != MS_OK) {
+        ms_raise(st, &err, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- sizes ------------------------------------------------------------ */
+
+/* A ctypes integer (c_int, c_uint64, ...): ctypes' simple types have no
+ * __index__ but do export a buffer, which must not be mistaken for data. */
+static int is_ctypes_integer(PyObject *obj)
+{
+    PyObject *mro = Py_TYPE(obj)->tp_mro;
+    int simple = 0;
+    for (Py_ssize_t i = 0; mro != NULL && i < PyTuple_GET_SIZE(mro); i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (strcmp(t->tp_name, "_ctypes._SimpleCData") == 0) {
+            simple = 1;
+            break;
+        }
+    }
+    if (!simple) {
+        return 0;
+    }
+    PyObject *code = PyObject_GetAttrString((PyObject *)Py_TYPE(obj),
+                                            "_type_");
+    if (code == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int integer = PyUnicode_Check(code) && PyUnicode_GET_LENGTH(code) == 1 &&
+                  strchr("bBhHiIlLqQ", (int)PyUnicode_READ_CHAR(code, 0)) !=
+                      NULL;
+    Py_DECREF(code);
+    return integer;
+}
+
+int ms_is_size(PyObject *obj)
+{
+    return !PyBool_Check(obj) &&
+           (PyIndex_Check(obj) || is_ctypes_integer(obj));
+}
+
+/* The integer value of a size-like object (a new reference). */
+static PyObject *size_value(PyObject *obj)
+{
+    if (is_ctypes_integer(obj)) {
+        PyObject *v = PyObject_GetAttrString(obj, "value");
+        if (v != NULL && !PyLong_Check(v)) {
+            Py_SETREF(v, PyNumber_Index(v));
+        }
+        return v;
+    }
+    return PyNumber_Index(obj);
+}
+
+int ms_size_from(PyObject *obj, const char *what, Py_ssize_t *size)
+{
+    if (!ms_is_size(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not '%.100s'",
+                     what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *v = size_value(obj);
+    if (v == NULL) {
+        return -1;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+    Py_DECREF(v);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow < 0 || (overflow == 0 && n < 0)) {
+        PyErr_Format(PyExc_ValueError, "%s must not be negative", what);
+        return -1;
+    }
+    if (overflow > 0 ||
+        (unsigned long long)n > (unsigned long long)PY_SSIZE_T_MAX) {
+        PyErr_Format(PyExc_MemoryError,
+                     "%s is larger than the address space", what);
+        return -1;
+    }
+    *size = (Py_ssize_t)n;
+    return 0;
 }
 
 /* ---- sources: another secret or any contiguous bytes-like -------------- */
@@ -174,6 +258,19 @@ typedef struct {
     const unsigned char *p;
     size_t n;
 } source;
+
+static int not_bytes_like(PyObject *obj)
+{
+    PyObject *name = ms_type_name(obj);
+    if (name != NULL) {
+        PyErr_Format(PyExc_TypeError,
+                     "expected a bytes-like object or a memsafe secret, not "
+                     "'%U'",
+                     name);
+        Py_DECREF(name);
+    }
+    return -1;
+}
 
 static int source_get(PyObject *obj, int writable, source *src)
 {
@@ -195,10 +292,7 @@ static int source_get(PyObject *obj, int writable, source *src)
         return -1;
     }
     if (!PyObject_CheckBuffer(obj)) {
-        PyErr_Format(PyExc_TypeError,
-                     "expected a bytes-like object or a secret, not '%.100s'",
-                     Py_TYPE(obj)->tp_name);
-        return -1;
+        return not_bytes_like(obj);
     }
     if (PyObject_GetBuffer(obj, &src->buf,
                            writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
@@ -215,10 +309,13 @@ static int source_get(PyObject *obj, int writable, source *src)
     return 0;
 }
 
-static void source_put(source *src, int wipe)
+/* Release the source (wiping a bytes-like one if asked); -1 with an
+ * exception if closing the internal window on a secret source failed. */
+static int source_put(source *src, int wipe)
 {
+    int rc = 0;
     if (src->secret != NULL) {
-        ms_secret_view_close(src->secret);
+        rc = ms_secret_view_close(src->secret);
     } else {
         if (wipe) {
             ms_os_wipe(src->buf.buf, (size_t)src->buf.len);
@@ -226,9 +323,28 @@ static void source_put(source *src, int wipe)
         PyBuffer_Release(&src->buf);
     }
     src->secret = NULL;
+    return rc;
 }
 
-/* Fill a new secret with a copy of src. */
+/* The pending exception gets a note saying the source was not wiped (a
+ * wipe_source=True copy that fails loses nothing). */
+static void note_source_kept(void)
+{
+    PyObject *value = ms_err_take();
+    if (value != NULL) {
+        PyObject *r = PyObject_CallMethod(
+            value, "add_note", "s",
+            "memsafe: the copy failed, so the source buffer was left intact "
+            "(not wiped)");
+        if (r == NULL) {
+            PyErr_Clear(); /* Python 3.10: no notes */
+        }
+        Py_XDECREF(r);
+    }
+    ms_err_put(value);
+}
+
+/* Fill a new secret with a copy of obj. */
 static int fill_copy(SecretObject *s, PyObject *obj, int wipe_source)
 {
     source src;
@@ -237,7 +353,10 @@ static int fill_copy(SecretObject *s, PyObject *obj, int wipe_source)
     }
     unsigned char *p;
     if (ms_secret_begin_fill(s, src.n, &p) < 0) {
-        source_put(&src, 0);
+        (void)source_put(&src, 0);
+        if (wipe_source) {
+            note_source_kept();
+        }
         return -1;
     }
     if (src.n > 0) {
@@ -247,7 +366,12 @@ static int fill_copy(SecretObject *s, PyObject *obj, int wipe_source)
         s->nchars = src.secret->nchars;
     }
     int rc = ms_secret_end_fill(s);
-    source_put(&src, wipe_source && rc == 0);
+    if (rc < 0 && wipe_source) {
+        note_source_kept();
+    }
+    if (source_put(&src, wipe_source && rc == 0) < 0 && rc == 0) {
+        rc = -1;
+    }
     return rc;
 }
 
@@ -260,126 +384,23 @@ static int fill_zero(SecretObject *s, Py_ssize_t size)
     return ms_secret_end_fill(s);
 }
 
-/* Size argument: negative -> ValueError, beyond memory -> MemoryError. */
-int ms_size_from(PyObject *obj, Py_ssize_t *size)
+static int lone_surrogate(Py_ssize_t bad)
 {
-    int overflow = 0;
-    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
-    if (v == -1 && PyErr_Occurred()) {
-        return -1;
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "text has a lone surrogate at index %zd and cannot be "
+                     "stored as UTF-8",
+                     bad);
     }
-    if (overflow < 0 || (overflow == 0 && v < 0)) {
-        PyErr_SetString(PyExc_ValueError, "size must not be negative");
-        return -1;
-    }
-    if (overflow > 0 || (unsigned long long)v > (unsigned long long)PY_SSIZE_T_MAX) {
-        PyErr_SetString(PyExc_MemoryError,
-                        "size is larger than the address space");
-        return -1;
-    }
-    *size = (Py_ssize_t)v;
-    return 0;
+    return -1;
 }
 
-/* ---- constructors ----------------------------------------------------- */
-
-static PyObject *new_from_args(PyTypeObject *type, PyObject *args,
-                               PyObject *kwds, const char *fmt,
-                               PyObject **data, int *wipe)
-{
-    static char *kwlist[] = {"", "wipe_source", NULL};
-    *data = NULL;
-    *wipe = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, data, wipe)) {
-        return NULL;
-    }
-    return (PyObject *)ms_secret_alloc(type);
-}
-
-static PyObject *memsafe_new(PyTypeObject *type, PyObject *args,
-                             PyObject *kwds)
-{
-    PyObject *data;
-    int wipe;
-    SecretObject *s = (SecretObject *)new_from_args(
-        type, args, kwds, "|O$p:MemSafe", &data, &wipe);
-    if (s == NULL) {
-        return NULL;
-    }
-    int rc;
-    if (data == NULL) {
-        rc = fill_zero(s, 0);
-    } else if (PyBool_Check(data)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "MemSafe() takes a size or a bytes-like object, not "
-                        "bool");
-        rc = -1;
-    } else if (PyLong_Check(data)) {
-        Py_ssize_t size;
-        if (wipe) {
-            PyErr_SetString(PyExc_TypeError,
-                            "wipe_source=True needs a source buffer, not a "
-                            "size");
-            rc = -1;
-        } else {
-            rc = ms_size_from(data, &size) < 0 ? -1 : fill_zero(s, size);
-        }
-    } else {
-        rc = fill_copy(s, data, wipe);
-    }
-    if (rc < 0) {
-        Py_DECREF(s);
-        return NULL;
-    }
-    return (PyObject *)s;
-}
-
-static PyObject *secretbytes_new(PyTypeObject *type, PyObject *args,
-                                 PyObject *kwds)
-{
-    PyObject *data;
-    int wipe;
-    SecretObject *s = (SecretObject *)new_from_args(
-        type, args, kwds, "|O$p:SecretBytes", &data, &wipe);
-    if (s == NULL) {
-        return NULL;
-    }
-    int rc;
-    if (data == NULL) {
-        rc = fill_zero(s, 0);
-    } else if (PyLong_Check(data)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "SecretBytes() copies a bytes-like object; for n "
-                        "random bytes use SecretBytes.random(n), for n zero "
-                        "bytes MemSafe(n)");
-        rc = -1;
-    } else if (ms_secret_check(data) &&
-               ms_secret_kind(data) == MS_KIND_STR) {
-        rc = fill_copy(s, data, wipe);
-        s->nchars = 0;
-    } else {
-        rc = fill_copy(s, data, wipe);
-    }
-    if (rc < 0) {
-        Py_DECREF(s);
-        return NULL;
-    }
-    return (PyObject *)s;
-}
-
-/* Encode a str straight into secret memory (no UTF-8 cache, no bytes). */
-static int fill_text(SecretObject *s, PyObject *text)
+int ms_secret_fill_text(SecretObject *s, PyObject *text)
 {
     Py_ssize_t bad = -1;
     Py_ssize_t size = ms_utf8_size(text, &bad);
     if (size < 0) {
-        if (bad >= 0) {
-            PyErr_Format(PyExc_ValueError,
-                         "text has a lone surrogate at index %zd and cannot "
-                         "be stored as UTF-8",
-                         bad);
-        }
-        return -1;
+        return lone_surrogate(bad);
     }
     unsigned char *p;
     if (ms_secret_begin_fill(s, (size_t)size, &p) < 0) {
@@ -390,33 +411,28 @@ static int fill_text(SecretObject *s, PyObject *text)
     return ms_secret_end_fill(s);
 }
 
-static PyObject *secretstr_new(PyTypeObject *type, PyObject *args,
-                               PyObject *kwds)
+/* ---- constructors ----------------------------------------------------- */
+
+/* Parse (data, *, wipe_source, storage) and make the empty object. */
+static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
+                                   PyObject *kwds, const char *fmt,
+                                   PyObject **data, int *wipe)
 {
-    static char *kwlist[] = {"", NULL};
-    PyObject *text = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:SecretStr", kwlist,
-                                     &text)) {
+    static char *kwlist[] = {"", "wipe_source", "storage", NULL};
+    PyObject *storage = Py_None;
+    ms_engine engine;
+    *data = NULL;
+    *wipe = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, data, wipe,
+                                     &storage) ||
+        ms_config_engine_from(storage, &engine) < 0) {
         return NULL;
     }
-    SecretObject *s = ms_secret_alloc(type);
-    if (s == NULL) {
-        return NULL;
-    }
-    int rc;
-    if (text == NULL) {
-        rc = fill_zero(s, 0);
-    } else if (PyUnicode_Check(text)) {
-        rc = fill_text(s, text);
-    } else if (ms_secret_check(text) &&
-               ms_secret_kind(text) == MS_KIND_STR) {
-        rc = fill_copy(s, text, 0);
-    } else {
-        PyErr_Format(PyExc_TypeError,
-                     "SecretStr() takes a str or a SecretStr, not '%.100s'",
-                     Py_TYPE(text)->tp_name);
-        rc = -1;
-    }
+    return ms_secret_alloc(type, engine);
+}
+
+static PyObject *finish_new(SecretObject *s, int rc)
+{
     if (rc < 0) {
         Py_DECREF(s);
         return NULL;
@@ -424,45 +440,154 @@ static PyObject *secretstr_new(PyTypeObject *type, PyObject *args,
     return (PyObject *)s;
 }
 
+PyObject *ms_memsafe_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *data;
+    int wipe;
+    SecretObject *s =
+        new_from_args(type, args, kwds, "|O$pO:MemSafe", &data, &wipe);
+    if (s == NULL) {
+        return NULL;
+    }
+    int rc;
+    Py_ssize_t size = 0;
+    if (data == NULL) {
+        rc = fill_zero(s, 0);
+    } else if (PyBool_Check(data)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "MemSafe() takes a size or a bytes-like object, not "
+                        "bool");
+        rc = -1;
+    } else if (ms_is_size(data)) {
+        if (wipe) {
+            PyErr_SetString(PyExc_TypeError,
+                            "wipe_source=True needs a source buffer, not a "
+                            "size");
+            rc = -1;
+        } else {
+            rc = ms_size_from(data, "size", &size) < 0 ? -1
+                                                       : fill_zero(s, size);
+        }
+    } else {
+        rc = fill_copy(s, data, wipe);
+    }
+    return finish_new(s, rc);
+}
+
+PyObject *ms_secretbytes_new(PyTypeObject *type, PyObject *args,
+                             PyObject *kwds)
+{
+    PyObject *data;
+    int wipe;
+    SecretObject *s =
+        new_from_args(type, args, kwds, "|O$pO:SecretBytes", &data, &wipe);
+    if (s == NULL) {
+        return NULL;
+    }
+    int rc;
+    if (data == NULL) {
+        rc = fill_zero(s, 0);
+    } else if (PyBool_Check(data) || ms_is_size(data)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "SecretBytes() copies a bytes-like object; for n "
+                        "random bytes use SecretBytes.random(n), for n zero "
+                        "bytes MemSafe(n)");
+        rc = -1;
+    } else {
+        rc = fill_copy(s, data, wipe);
+        s->nchars = 0;
+    }
+    return finish_new(s, rc);
+}
+
+static int not_text(PyObject *text)
+{
+    PyObject *name = ms_type_name(text);
+    if (name == NULL) {
+        return -1;
+    }
+    int pydantic_like = PyObject_HasAttrString(text, "get_secret_value");
+    PyErr_Format(PyExc_TypeError,
+                 "SecretStr() takes a str or a memsafe.SecretStr, not "
+                 "'%U'%s",
+                 name,
+                 pydantic_like
+                     ? " (use memsafe.SecretStr as the pydantic field type, "
+                       "or pass the str its get_secret_value() returns)"
+                     : "");
+    Py_DECREF(name);
+    return -1;
+}
+
+PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
+                           PyObject *kwds)
+{
+    static char *kwlist[] = {"", "storage", NULL};
+    PyObject *text = NULL;
+    PyObject *storage = Py_None;
+    ms_engine engine;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$O:SecretStr", kwlist,
+                                     &text, &storage) ||
+        ms_config_engine_from(storage, &engine) < 0) {
+        return NULL;
+    }
+    SecretObject *s = ms_secret_alloc(type, engine);
+    if (s == NULL) {
+        return NULL;
+    }
+    int rc;
+    if (text == NULL) {
+        rc = fill_zero(s, 0);
+    } else if (PyUnicode_Check(text)) {
+        rc = ms_secret_fill_text(s, text);
+    } else if (ms_secret_check(text) &&
+               ms_secret_kind(text) == MS_KIND_STR) {
+        rc = fill_copy(s, text, 0);
+    } else {
+        rc = not_text(text);
+    }
+    return finish_new(s, rc);
+}
+
 /* ---- lifetime --------------------------------------------------------- */
 
-static void secret_dealloc(SecretObject *s)
+void ms_secret_dealloc(SecretObject *s)
 {
     ms_oserr ignored;
     if (s->weakreflist != NULL) {
         PyObject_ClearWeakRefs((PyObject *)s);
     }
-    ms_region_lock(&s->region);
-    (void)ms_region_free(&s->region, 1, &ignored);
-    ms_region_unlock(&s->region);
-    ms_region_fini(&s->region);
+    ms_store_lock(&s->store);
+    (void)ms_store_free(&s->store, 1, &ignored);
+    ms_store_unlock(&s->store);
+    ms_store_fini(&s->store);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
-static PyObject *secret_close(SecretObject *s, PyObject *Py_UNUSED(ignored))
+PyObject *ms_secret_close(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
     ms_oserr err = {0, 0, NULL};
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_free(&s->region, 0, &err);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_free(&s->store, 0, &err);
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         return ms_raise(st, &err, BUSY_CLOSE);
     }
     Py_RETURN_NONE;
 }
 
-static PyObject *secret_enter(SecretObject *s, PyObject *Py_UNUSED(ignored))
+PyObject *ms_secret_enter(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
-    if (check_usable(s) < 0) {
+    if (ms_secret_check_usable(s) < 0) {
         return NULL;
     }
     return Py_NewRef(s);
 }
 
-static PyObject *secret_exit(SecretObject *s, PyObject *const *Py_UNUSED(args),
-                             Py_ssize_t Py_UNUSED(nargs))
+PyObject *ms_secret_exit(SecretObject *s, PyObject *const *Py_UNUSED(args),
+                         Py_ssize_t Py_UNUSED(nargs))
 {
-    PyObject *r = secret_close(s, NULL);
+    PyObject *r = ms_secret_close(s, NULL);
     if (r == NULL) {
         return NULL;
     }
@@ -470,33 +595,62 @@ static PyObject *secret_exit(SecretObject *s, PyObject *const *Py_UNUSED(args),
     Py_RETURN_FALSE;
 }
 
-static PyObject *secret_get_closed(SecretObject *s, void *Py_UNUSED(c))
+PyObject *ms_secret_get_closed(SecretObject *s, void *Py_UNUSED(closure))
 {
-    ms_region_lock(&s->region);
-    int closed = ms_region_usable(&s->region) != MS_OK;
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    int closed = ms_store_usable(&s->store) != MS_OK;
+    ms_store_unlock(&s->store);
     return PyBool_FromLong(closed);
 }
 
-static PyObject *secret_get_locked(SecretObject *s, void *Py_UNUSED(c))
+/* A property of a usable secret: the store's flag, or the error. */
+static PyObject *usable_flag(SecretObject *s,
+                             int (*flag)(const ms_store *))
 {
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_usable(&s->region);
-    int locked = s->region.map.locked;
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_usable(&s->store);
+    int v = st == MS_OK ? flag(&s->store) : 0;
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         return ms_raise(st, NULL, NULL);
     }
-    return PyBool_FromLong(locked);
+    return PyBool_FromLong(v);
 }
 
-static Py_ssize_t secret_length(SecretObject *s)
+PyObject *ms_secret_get_locked(SecretObject *s, void *Py_UNUSED(closure))
+{
+    return usable_flag(s, ms_store_locked);
+}
+
+PyObject *ms_secret_get_secretmem(SecretObject *s, void *Py_UNUSED(closure))
+{
+    return usable_flag(s, ms_store_secretmem);
+}
+
+PyObject *ms_secret_get_storage(SecretObject *s, void *Py_UNUSED(closure))
+{
+    return PyUnicode_FromString(ms_config_engine_name(s->store.engine));
+}
+
+PyObject *ms_secretstr_get_nbytes(SecretObject *s, void *Py_UNUSED(closure))
+{
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_usable(&s->store);
+    size_t n = ms_store_len(&s->store);
+    ms_store_unlock(&s->store);
+    if (st != MS_OK) {
+        return ms_raise(st, NULL, NULL);
+    }
+    return PyLong_FromSize_t(n);
+}
+
+Py_ssize_t ms_secret_length(SecretObject *s)
 {
     int text = ms_secret_kind((PyObject *)s) == MS_KIND_STR;
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_usable(&s->region);
-    Py_ssize_t n = text ? s->nchars : (Py_ssize_t)ms_region_len(&s->region);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_usable(&s->store);
+    Py_ssize_t n = text ? s->nchars : (Py_ssize_t)ms_store_len(&s->store);
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         ms_raise(st, NULL, NULL);
         return -1;
@@ -507,133 +661,96 @@ static Py_ssize_t secret_length(SecretObject *s)
 /* Characters of a SecretStr change under the lock, like its bytes. */
 static void add_chars(SecretObject *s, Py_ssize_t n)
 {
-    ms_region_lock(&s->region);
+    ms_store_lock(&s->store);
     s->nchars += n;
-    ms_region_unlock(&s->region);
+    ms_store_unlock(&s->store);
 }
 
-static PyObject *secret_repr(SecretObject *s)
+PyObject *ms_secret_repr(SecretObject *s)
 {
-    ms_region_lock(&s->region);
-    int usable = ms_region_usable(&s->region) == MS_OK;
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    int usable = ms_store_usable(&s->store) == MS_OK;
+    ms_store_unlock(&s->store);
     if (!usable) {
-        return PyUnicode_FromFormat("<closed %s>", type_name((PyObject *)s));
+        return PyUnicode_FromFormat("<closed %s>", short_name((PyObject *)s));
     }
-    return PyUnicode_FromFormat("%s('**********')", type_name((PyObject *)s));
+    return PyUnicode_FromFormat("%s('**********')", short_name((PyObject *)s));
 }
 
-static PyObject *secret_reduce(PyObject *s, PyObject *Py_UNUSED(args))
+PyObject *ms_secret_reduce(PyObject *s, PyObject *Py_UNUSED(unused))
 {
     return PyErr_Format(PyExc_TypeError,
                         "cannot pickle '%s' object: secrets must not be "
                         "serialized (call reveal() explicitly if you really "
                         "must move the plaintext)",
-                        type_name(s));
+                        short_name(s));
 }
 
 /* ---- copies ----------------------------------------------------------- */
 
-static PyObject *secret_copy(SecretObject *s, PyObject *Py_UNUSED(ignored))
+PyObject *ms_secret_copy(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
-    SecretObject *c = ms_secret_alloc(Py_TYPE(s));
+    SecretObject *c = ms_secret_alloc(Py_TYPE(s), s->store.engine);
     if (c == NULL) {
         return NULL;
     }
-    if (fill_copy(c, (PyObject *)s, 0) < 0) {
-        Py_DECREF(c);
-        return NULL;
-    }
-    return (PyObject *)c;
+    return finish_new(c, fill_copy(c, (PyObject *)s, 0));
 }
 
-static PyObject *secret_deepcopy(SecretObject *s, PyObject *Py_UNUSED(memo))
+PyObject *ms_secret_deepcopy(SecretObject *s, PyObject *Py_UNUSED(memo))
 {
-    return secret_copy(s, NULL);
+    return ms_secret_copy(s, NULL);
 }
 
-/* ---- windows ---------------------------------------------------------- */
+/* ---- the secret exports no buffer ------------------------------------- */
 
-static PyObject *window_or_run(SecretObject *s, PyObject *const *args,
-                               Py_ssize_t nargs, ms_window kind,
-                               const char *name)
+/* Only a window's view exports buffers.  The secret object never does, in
+ * a window or not: so `bytearray == secret` falls back to the secret's own
+ * constant-time __eq__, no other thread can take a buffer during someone
+ * else's window, and no consumer that keeps the key object can read it
+ * later. */
+int ms_secret_getbuffer(SecretObject *s, Py_buffer *view, int flags)
 {
-    if (nargs > 1) {
-        return PyErr_Format(PyExc_TypeError,
-                            "%s() takes at most 1 argument (%zd given)", name,
-                            nargs);
-    }
-    if (nargs == 0 || args[0] == Py_None) {
-        if (check_usable(s) < 0) {
-            return NULL;
-        }
-        return ms_window_new(s, kind);
-    }
-    if (!PyCallable_Check(args[0])) {
-        return PyErr_Format(PyExc_TypeError,
-                            "%s() takes a callable that receives the view, "
-                            "not '%.100s'",
-                            name, Py_TYPE(args[0])->tp_name);
-    }
-    return ms_window_run(s, kind, args[0]);
-}
-
-static PyObject *secret_read(SecretObject *s, PyObject *const *args,
-                             Py_ssize_t nargs)
-{
-    return window_or_run(s, args, nargs, MS_WINDOW_READ, "read");
-}
-
-static PyObject *memsafe_write(SecretObject *s, PyObject *const *args,
-                               Py_ssize_t nargs)
-{
-    return window_or_run(s, args, nargs, MS_WINDOW_WRITE, "write");
-}
-
-/* ---- buffer protocol on the secret itself ----------------------------- */
-
-static int secret_getbuffer(SecretObject *s, Py_buffer *view, int flags)
-{
-    int writable = 0;
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_export(
-        &s->region, ms_secret_kind((PyObject *)s) == MS_KIND_MEMSAFE,
-        (flags & PyBUF_WRITABLE) != 0, &writable);
-    void *p = ms_region_data(&s->region);
-    Py_ssize_t n = (Py_ssize_t)ms_region_len(&s->region);
-    ms_region_unlock(&s->region);
-    if (st != MS_OK) {
-        view->obj = NULL;
-        ms_raise(st, NULL, NULL);
-        return -1;
-    }
-    if (PyBuffer_FillInfo(view, (PyObject *)s, p, n, !writable, flags) < 0) {
-        ms_region_lock(&s->region);
-        ms_region_unexport(&s->region, writable);
-        ms_region_unlock(&s->region);
-        return -1;
-    }
-    view->internal = writable ? &rw_export_mark : NULL;
-    return 0;
-}
-
-static void secret_releasebuffer(SecretObject *s, Py_buffer *view)
-{
-    ms_region_lock(&s->region);
-    ms_region_unexport(&s->region, view->internal == &rw_export_mark);
-    ms_region_unlock(&s->region);
+    (void)flags;
+    view->obj = NULL;
+    PyErr_Format(PyExc_BufferError,
+                 "a %s exports no buffer: open a window and pass its view "
+                 "(`with secret.read() as view: f(view)`)",
+                 short_name((PyObject *)s));
+    return -1;
 }
 
 /* ---- growing ---------------------------------------------------------- */
 
-static int grow_begin(SecretObject *s, size_t extra, unsigned char **tail,
-                      ms_lockresult *lr)
+/* New memory for extra more bytes; the lock failure (if any) is reported
+ * before anything changes, so a warning turned into an error leaves the
+ * secret as it was. */
+static int grow_prepare(SecretObject *s, size_t extra, ms_growth *g)
+{
+    ms_lockresult lr;
+    ms_oserr err = {0, 0, NULL};
+    ms_allocopts opts = ms_config_allocopts();
+    ms_store_lock(&s->store);
+    ms_status st =
+        ms_store_grow_prepare(&s->store, extra, &opts, &lr, g, &err);
+    ms_store_unlock(&s->store);
+    if (st != MS_OK) {
+        ms_raise(st, &err, BUSY_GROW);
+        return -1;
+    }
+    if (ms_report_lock_failure(g->old_len + extra, &lr) < 0) {
+        ms_store_grow_abort(g);
+        return -1;
+    }
+    return 0;
+}
+
+static int grow_commit(SecretObject *s, ms_growth *g, unsigned char **tail)
 {
     ms_oserr err = {0, 0, NULL};
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_grow(&s->region, extra, ms_policy_lockmode(),
-                                  lr, tail, &err);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_grow_commit(&s->store, g, tail, &err);
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         ms_raise(st, &err, BUSY_GROW);
         return -1;
@@ -641,37 +758,28 @@ static int grow_begin(SecretObject *s, size_t extra, unsigned char **tail,
     return 0;
 }
 
-/* Close the write window a grow opened, then warn if unlocked. */
-static int grow_end(SecretObject *s, const ms_lockresult *lr)
-{
-    if (ms_secret_end_fill(s) < 0) {
-        return -1;
-    }
-    ms_region_lock(&s->region);
-    size_t len = ms_region_len(&s->region);
-    ms_region_unlock(&s->region);
-    return ms_report_lock_failure(len, lr);
-}
-
 /* Append the secret's own content to itself. */
 static int grow_self(SecretObject *s)
 {
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_usable(&s->region);
-    size_t n = ms_region_len(&s->region);
-    ms_region_unlock(&s->region);
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_usable(&s->store);
+    size_t n = ms_store_len(&s->store);
+    Py_ssize_t chars = s->nchars;
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         ms_raise(st, NULL, NULL);
         return -1;
     }
+    ms_growth g;
     unsigned char *tail;
-    ms_lockresult lr;
-    if (grow_begin(s, n, &tail, &lr) < 0) {
+    if (grow_prepare(s, n, &g) < 0 || grow_commit(s, &g, &tail) < 0) {
         return -1;
     }
-    memcpy(tail, tail - n, n);
-    add_chars(s, s->nchars);
-    return grow_end(s, &lr);
+    if (n > 0) {
+        memcpy(tail, tail - n, n);
+    }
+    add_chars(s, chars);
+    return ms_secret_end_fill(s);
 }
 
 static int grow_copy(SecretObject *s, PyObject *obj)
@@ -683,10 +791,10 @@ static int grow_copy(SecretObject *s, PyObject *obj)
     if (source_get(obj, 0, &src) < 0) {
         return -1;
     }
+    ms_growth g;
     unsigned char *tail;
-    ms_lockresult lr;
-    if (grow_begin(s, src.n, &tail, &lr) < 0) {
-        source_put(&src, 0);
+    if (grow_prepare(s, src.n, &g) < 0 || grow_commit(s, &g, &tail) < 0) {
+        (void)source_put(&src, 0);
         return -1;
     }
     if (src.n > 0) {
@@ -695,13 +803,16 @@ static int grow_copy(SecretObject *s, PyObject *obj)
     if (src.secret != NULL) {
         add_chars(s, src.secret->nchars);
     }
-    source_put(&src, 0);
-    return grow_end(s, &lr);
+    int rc = ms_secret_end_fill(s);
+    if (source_put(&src, 0) < 0) {
+        rc = -1;
+    }
+    return rc;
 }
 
-static PyObject *memsafe_extend(SecretObject *s, PyObject *data)
+PyObject *ms_memsafe_extend(SecretObject *s, PyObject *data)
 {
-    if (PyLong_Check(data)) {
+    if (PyBool_Check(data) || ms_is_size(data)) {
         PyErr_SetString(PyExc_TypeError,
                         "extend() takes a bytes-like object or a secret, not "
                         "an int");
@@ -718,28 +829,23 @@ static int grow_text(SecretObject *s, PyObject *text)
     Py_ssize_t bad = -1;
     Py_ssize_t size = ms_utf8_size(text, &bad);
     if (size < 0) {
-        if (bad >= 0) {
-            PyErr_Format(PyExc_ValueError,
-                         "text has a lone surrogate at index %zd and cannot "
-                         "be stored as UTF-8",
-                         bad);
-        }
+        return lone_surrogate(bad);
+    }
+    if (ms_secret_check_usable(s) < 0) {
         return -1;
     }
-    if (check_usable(s) < 0) {
-        return -1;
-    }
+    ms_growth g;
     unsigned char *tail;
-    ms_lockresult lr;
-    if (grow_begin(s, (size_t)size, &tail, &lr) < 0) {
+    if (grow_prepare(s, (size_t)size, &g) < 0 ||
+        grow_commit(s, &g, &tail) < 0) {
         return -1;
     }
     ms_utf8_encode(text, tail);
     add_chars(s, PyUnicode_GET_LENGTH(text));
-    return grow_end(s, &lr);
+    return ms_secret_end_fill(s);
 }
 
-static PyObject *secretstr_append(SecretObject *s, PyObject *text)
+PyObject *ms_secretstr_append(SecretObject *s, PyObject *text)
 {
     int rc;
     if (PyUnicode_Check(text)) {
@@ -748,9 +854,14 @@ static PyObject *secretstr_append(SecretObject *s, PyObject *text)
                ms_secret_kind(text) == MS_KIND_STR) {
         rc = grow_copy(s, text);
     } else {
-        PyErr_Format(PyExc_TypeError,
-                     "append() takes a str or a SecretStr, not '%.100s'",
-                     Py_TYPE(text)->tp_name);
+        PyObject *name = ms_type_name(text);
+        if (name != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "append() takes a str or a memsafe.SecretStr, not "
+                         "'%U'",
+                         name);
+            Py_DECREF(name);
+        }
         return NULL;
     }
     if (rc < 0) {
@@ -761,8 +872,17 @@ static PyObject *secretstr_append(SecretObject *s, PyObject *text)
 
 /* ---- reveal: the one deliberate copy onto the Python heap ------------- */
 
-static PyObject *secretbytes_reveal(SecretObject *s,
-                                    PyObject *Py_UNUSED(ignored))
+/* out, or NULL (releasing out) if closing the internal window failed. */
+static PyObject *close_view_keeping(SecretObject *s, PyObject *out)
+{
+    if (ms_secret_view_close(s) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+PyObject *ms_secretbytes_reveal(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
     const unsigned char *p;
     size_t n;
@@ -770,12 +890,10 @@ static PyObject *secretbytes_reveal(SecretObject *s,
         return NULL;
     }
     PyObject *out = PyBytes_FromStringAndSize((const char *)p, (Py_ssize_t)n);
-    ms_secret_view_close(s);
-    return out;
+    return close_view_keeping(s, out);
 }
 
-static PyObject *secretstr_reveal(SecretObject *s,
-                                  PyObject *Py_UNUSED(ignored))
+PyObject *ms_secretstr_reveal(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
     const unsigned char *p;
     size_t n;
@@ -793,11 +911,23 @@ static PyObject *secretstr_reveal(SecretObject *s,
     } else {
         out = PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
     }
-    ms_secret_view_close(s);
-    return out;
+    if (out == NULL) {
+        /* Keep the first error; still close the window. */
+        PyObject *first = ms_err_take();
+        (void)ms_secret_view_close(s);
+        PyErr_Clear();
+        ms_err_put(first);
+        return NULL;
+    }
+    return close_view_keeping(s, out);
 }
 
 /* ---- comparison ------------------------------------------------------- */
+
+static PyObject *bool_result(int eq, int op)
+{
+    return PyBool_FromLong(op == Py_NE ? !eq : eq);
+}
 
 /* SecretStr == str: compared code point by code point, in constant time
  * with respect to the secret. */
@@ -809,14 +939,33 @@ static PyObject *compare_text(PyObject *a, PyObject *b, int op)
         return NULL;
     }
     int eq = ms_utf8_equal_ct(p, n, b);
-    ms_secret_view_close((SecretObject *)a);
+    if (ms_secret_view_close((SecretObject *)a) < 0) {
+        return NULL;
+    }
     if (eq < 0) {
         return NULL;
     }
-    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+    return bool_result(eq, op);
 }
 
-static PyObject *secret_richcompare(PyObject *a, PyObject *b, int op)
+/* Compare two sources in constant time; -1 with an exception. */
+static int compare_sources(PyObject *a, PyObject *b)
+{
+    source x, y;
+    if (source_get(a, 0, &x) < 0) {
+        return -1;
+    }
+    if (source_get(b, 0, &y) < 0) {
+        (void)source_put(&x, 0);
+        return -1;
+    }
+    int eq = ms_equal_ct(x.p, x.n, y.p, y.n);
+    int bad = source_put(&y, 0) < 0;
+    bad |= source_put(&x, 0) < 0;
+    return bad ? -1 : eq;
+}
+
+PyObject *ms_secret_richcompare(PyObject *a, PyObject *b, int op)
 {
     if ((op == Py_EQ || op == Py_NE) && PyUnicode_Check(b) &&
         ms_secret_kind(a) == MS_KIND_STR) {
@@ -826,272 +975,42 @@ static PyObject *secret_richcompare(PyObject *a, PyObject *b, int op)
         (!ms_secret_check(b) && !PyObject_CheckBuffer(b))) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    source x, y;
-    if (source_get(a, 0, &x) < 0) {
+    int eq = compare_sources(a, b);
+    if (eq < 0) {
         return NULL;
     }
-    if (source_get(b, 0, &y) < 0) {
-        source_put(&x, 0);
-        return NULL;
-    }
-    int eq = ms_equal_ct(x.p, x.n, y.p, y.n);
-    source_put(&y, 0);
-    source_put(&x, 0);
-    return PyBool_FromLong(op == Py_EQ ? eq : !eq);
+    return bool_result(eq, op);
 }
 
 PyObject *ms_compare_digest(PyObject *a, PyObject *b)
 {
-    source x, y;
-    if (source_get(a, 0, &x) < 0) {
+    int eq = compare_sources(a, b);
+    if (eq < 0) {
         return NULL;
     }
-    if (source_get(b, 0, &y) < 0) {
-        source_put(&x, 0);
-        return NULL;
-    }
-    int eq = ms_equal_ct(x.p, x.n, y.p, y.n);
-    source_put(&y, 0);
-    source_put(&x, 0);
     return PyBool_FromLong(eq);
-}
-
-/* Constant time in the longer length: the loop runs max(na, nb) times
- * whatever the bytes are, and folds differences with OR instead of
- * branching or returning early.  The only branches depend on the lengths,
- * which a comparison reveals anyway (as hmac.compare_digest does). */
-int ms_equal_ct(const unsigned char *a, size_t na, const unsigned char *b,
-                size_t nb)
-{
-    size_t n = na > nb ? na : nb;
-    volatile unsigned char diff = (unsigned char)(na != nb);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = i < na ? a[i] : 0;
-        unsigned char y = i < nb ? b[i] : 0;
-        diff |= (unsigned char)(x ^ y);
-    }
-    return diff == 0;
 }
 
 /* ---- introspection for tests and the self-check ------------------------ */
 
-static PyObject *secret_region_info(SecretObject *s,
-                                    PyObject *Py_UNUSED(ignored))
+PyObject *ms_secret_region_info(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
-    ms_region_lock(&s->region);
-    ms_status st = ms_region_usable(&s->region);
-    ms_mapping m = s->region.map;
-    ms_region_unlock(&s->region);
+    ms_info_item items[MS_INFO_MAX];
+    ms_store_lock(&s->store);
+    ms_status st = ms_store_usable(&s->store);
+    size_t n = st == MS_OK ? ms_store_info(&s->store, items) : 0;
+    ms_store_unlock(&s->store);
     if (st != MS_OK) {
         return ms_raise(st, NULL, NULL);
     }
-    return Py_BuildValue(
-        "{s:K,s:n,s:K,s:n,s:K,s:n,s:n,s:i}", "base",
-        (unsigned long long)(uintptr_t)m.base, "total", (Py_ssize_t)m.total,
-        "data", (unsigned long long)(uintptr_t)m.data, "data_len",
-        (Py_ssize_t)m.data_len, "secret",
-        (unsigned long long)(uintptr_t)m.secret, "len", (Py_ssize_t)m.len,
-        "canary_len", (Py_ssize_t)MS_CANARY_LEN, "locked", m.locked);
-}
-
-/* ---- class methods that ingest ---------------------------------------- */
-
-static PyObject *secretbytes_random(PyTypeObject *type, PyObject *n)
-{
-    return ms_ingest_random(type, n);
-}
-
-static PyObject *secretbytes_from_fd(PyTypeObject *type, PyObject *args,
-                                     PyObject *kwds)
-{
-    static char *kwlist[] = {"fd", "size", NULL};
-    int fd;
-    PyObject *size_obj = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|O:from_fd", kwlist, &fd,
-                                     &size_obj)) {
-        return NULL;
-    }
-    Py_ssize_t size = -1;
-    if (size_obj != Py_None) {
-        if (!PyLong_Check(size_obj) || PyBool_Check(size_obj)) {
-            return PyErr_Format(PyExc_TypeError,
-                                "size must be an int or None, not '%.100s'",
-                                Py_TYPE(size_obj)->tp_name);
+    PyObject *d = Py_BuildValue(
+        "{s:s}", "storage", ms_config_engine_name(s->store.engine));
+    for (size_t i = 0; d != NULL && i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLongLong(items[i].value);
+        if (v == NULL || PyDict_SetItemString(d, items[i].name, v) < 0) {
+            Py_CLEAR(d);
         }
-        if (ms_size_from(size_obj, &size) < 0) {
-            return NULL;
-        }
+        Py_XDECREF(v);
     }
-    return ms_ingest_fd(type, fd, size);
+    return d;
 }
-
-static PyObject *secretbytes_from_file(PyTypeObject *type, PyObject *path)
-{
-    return ms_ingest_file(type, path);
-}
-
-/* ---- type objects ----------------------------------------------------- */
-
-#define COMMON_METHODS                                                        \
-    {"read", (PyCFunction)(void (*)(void))secret_read, METH_FASTCALL,         \
-     "read(fn=None, /)\n--\n\nOpen a read window.  Without an argument, "     \
-     "return a context manager whose `with` block receives a read-only "      \
-     "memoryview of the secret; with a callable, call it with that view "     \
-     "and return its result.  The memory is readable only while the window " \
-     "is open."},                                                             \
-        {"close", (PyCFunction)secret_close, METH_NOARGS,                     \
-         "close()\n--\n\nWipe the secret, unlock and release its memory.  "   \
-         "Idempotent.  Raises BufferError while a window is open or views "   \
-         "of it are alive."},                                                 \
-        {"__enter__", (PyCFunction)secret_enter, METH_NOARGS,                 \
-         "Return the secret itself."},                                        \
-        {"__exit__", (PyCFunction)(void (*)(void))secret_exit, METH_FASTCALL, \
-         "Close the secret."},                                                \
-        {"__copy__", (PyCFunction)secret_copy, METH_NOARGS,                   \
-         "An independent copy in new secure memory."},                        \
-        {"__deepcopy__", (PyCFunction)secret_deepcopy, METH_O,                \
-         "An independent copy in new secure memory."},                        \
-        {"__reduce__", (PyCFunction)secret_reduce, METH_NOARGS,               \
-         "Secrets cannot be pickled."},                                       \
-        {"__reduce_ex__", (PyCFunction)secret_reduce, METH_O,                 \
-         "Secrets cannot be pickled."},                                       \
-        {"_region_info", (PyCFunction)secret_region_info, METH_NOARGS,        \
-         "Addresses and sizes of the secret's pages (for tests and the "      \
-         "self-check)."}
-
-static PyMethodDef base_methods[] = {
-    COMMON_METHODS,
-    {NULL, NULL, 0, NULL}
-};
-
-static PyMethodDef memsafe_methods[] = {
-    {"write", (PyCFunction)(void (*)(void))memsafe_write, METH_FASTCALL,
-     "write(fn=None, /)\n--\n\nOpen a write window: like read(), but the "
-     "view is writable.  A write window is exclusive: it cannot open while "
-     "any other window is open or views are alive."},
-    {"extend", (PyCFunction)memsafe_extend, METH_O,
-     "extend(data, /)\n--\n\nAppend a bytes-like object or another secret.  "
-     "The secret moves to new secure memory; the old pages are wiped."},
-    {NULL, NULL, 0, NULL}
-};
-
-static PyMethodDef secretbytes_methods[] = {
-    {"reveal", (PyCFunction)secretbytes_reveal, METH_NOARGS,
-     "reveal()\n--\n\nReturn a copy of the secret as bytes.  The copy lives "
-     "on the ordinary Python heap and cannot be wiped: avoid it where a "
-     "window's view will do."},
-    {"random", (PyCFunction)secretbytes_random, METH_O | METH_CLASS,
-     "random(n, /)\n--\n\nn bytes from the OS CSPRNG, written straight into "
-     "locked memory."},
-    {"from_fd", (PyCFunction)(void (*)(void))secretbytes_from_fd,
-     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_fd(fd, size=None)\n--\n\nRead from a file descriptor straight "
-     "into locked memory: until end of file, or exactly size bytes "
-     "(EOFError if the file ends first)."},
-    {"from_file", (PyCFunction)secretbytes_from_file, METH_O | METH_CLASS,
-     "from_file(path, /)\n--\n\nRead a whole file straight into locked "
-     "memory."},
-    {NULL, NULL, 0, NULL}
-};
-
-PyObject *ms_getpass(PyTypeObject *type, PyObject *args, PyObject *kwds);
-
-static PyMethodDef secretstr_methods[] = {
-    {"reveal", (PyCFunction)secretstr_reveal, METH_NOARGS,
-     "reveal()\n--\n\nReturn a copy of the text as str.  The copy lives on "
-     "the ordinary Python heap and cannot be wiped."},
-    {"append", (PyCFunction)secretstr_append, METH_O,
-     "append(text, /)\n--\n\nAppend a str or a SecretStr.  The text moves to "
-     "new secure memory; the old pages are wiped."},
-    {"getpass", (PyCFunction)(void (*)(void))ms_getpass,
-     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "getpass(prompt='Password: ')\n--\n\nRead a line from the terminal "
-     "with echo off, straight into locked memory."},
-    {NULL, NULL, 0, NULL}
-};
-
-static PyGetSetDef secret_getset[] = {
-    {"closed", (getter)secret_get_closed, NULL,
-     "True once the secret is closed (or was inherited through fork).",
-     NULL},
-    {"locked", (getter)secret_get_locked, NULL,
-     "True when the secret's pages are really locked in RAM.", NULL},
-    {NULL, NULL, NULL, NULL, NULL}
-};
-
-static PyBufferProcs secret_as_buffer = {
-    (getbufferproc)secret_getbuffer,
-    (releasebufferproc)secret_releasebuffer,
-};
-
-static PySequenceMethods secret_as_sequence = {
-    .sq_length = (lenfunc)secret_length,
-};
-
-PyTypeObject ms_SecretType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.Secret",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_dealloc = (destructor)secret_dealloc,
-    .tp_repr = (reprfunc)secret_repr,
-    .tp_as_sequence = &secret_as_sequence,
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_as_buffer = &secret_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Base of memsafe's secret types (MemSafe, SecretBytes, "
-              "SecretStr); not instantiable.",
-    .tp_richcompare = secret_richcompare,
-    .tp_weaklistoffset = offsetof(SecretObject, weakreflist),
-    .tp_methods = base_methods,
-    .tp_getset = secret_getset,
-};
-
-PyTypeObject ms_MemSafeType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.MemSafe",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "MemSafe(size_or_data=0, /, *, wipe_source=False)\n--\n\n"
-              "A mutable buffer in guarded, locked, no-access memory.  "
-              "Give a size for that many zero bytes, or a bytes-like object "
-              "(or another secret) to copy; wipe_source=True wipes a "
-              "writable source after the copy.  Access it only through "
-              "read() and write() windows.",
-    .tp_methods = memsafe_methods,
-    .tp_base = &ms_SecretType,
-    .tp_richcompare = secret_richcompare,
-    .tp_new = memsafe_new,
-};
-
-PyTypeObject ms_SecretBytesType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.SecretBytes",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "SecretBytes(data=b'', /, *, wipe_source=False)\n--\n\n"
-              "Immutable secret bytes in guarded, locked, no-access memory.  "
-              "Copies a bytes-like object (the original stays where it was; "
-              "wipe_source=True wipes a writable one).  Compare with == in "
-              "constant time; read through read() windows.",
-    .tp_methods = secretbytes_methods,
-    .tp_base = &ms_SecretType,
-    .tp_richcompare = secret_richcompare,
-    .tp_new = secretbytes_new,
-};
-
-PyTypeObject ms_SecretStrType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.SecretStr",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "SecretStr(text='', /)\n--\n\nSecret text, stored as UTF-8 in "
-              "guarded, locked, no-access memory.  len() counts characters; "
-              "read() windows give the UTF-8 bytes.",
-    .tp_methods = secretstr_methods,
-    .tp_base = &ms_SecretType,
-    .tp_richcompare = secret_richcompare,
-    .tp_new = secretstr_new,
-};

@@ -6,7 +6,7 @@
  * counted in place, and bytes from a terminal are validated in place:
  * a UnicodeDecodeError would carry the offending bytes onto the heap.
  */
-#include "ext.h"
+#include "text.h"
 
 static Py_ssize_t utf8_len_of(Py_UCS4 c)
 {
@@ -36,12 +36,29 @@ Py_ssize_t ms_utf8_size(PyObject *str, Py_ssize_t *bad_index)
         return -1;
     }
 #endif
+    return ms_utf8_size_n(str, PyUnicode_GET_LENGTH(str), 0, bad_index);
+}
+
+/* U+DC80..U+DCFF: a raw byte 0x80..0xFF that the surrogateescape error
+ * handler (sys.stdin's, under a C locale) put in place of undecodable
+ * input. */
+static int is_escaped_byte(Py_UCS4 c)
+{
+    return c >= 0xDC80 && c <= 0xDCFF;
+}
+
+Py_ssize_t ms_utf8_size_n(PyObject *str, Py_ssize_t n, int escaped,
+                          Py_ssize_t *bad_index)
+{
     int kind = PyUnicode_KIND(str);
     const void *data = PyUnicode_DATA(str);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
     Py_ssize_t size = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (escaped && is_escaped_byte(c)) {
+            size += 1;
+            continue;
+        }
         if (is_surrogate(c)) {
             *bad_index = i;
             return -1;
@@ -83,11 +100,21 @@ static size_t encode_one(Py_UCS4 c, unsigned char *out)
 /* Encode str (already checked by ms_utf8_size) into out. */
 void ms_utf8_encode(PyObject *str, unsigned char *out)
 {
+    ms_utf8_encode_n(str, PyUnicode_GET_LENGTH(str), 0, out);
+}
+
+void ms_utf8_encode_n(PyObject *str, Py_ssize_t n, int escaped,
+                      unsigned char *out)
+{
     int kind = PyUnicode_KIND(str);
     const void *data = PyUnicode_DATA(str);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(str);
     for (Py_ssize_t i = 0; i < n; i++) {
-        out += encode_one(PyUnicode_READ(kind, data, i), out);
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (escaped && is_escaped_byte(c)) {
+            *out++ = (unsigned char)(c - 0xDC00);
+        } else {
+            out += encode_one(c, out);
+        }
     }
 }
 

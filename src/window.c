@@ -2,32 +2,43 @@
  * window.c - read and write windows.
  *
  * A window object is the exporter of the memoryview a with-block receives,
- * so it can tell its own live exports (a slice kept past the block) from
- * those of other windows open on the same secret in other threads.  All
- * window state is guarded by the secret's region lock; nothing calls into
- * Python while holding it.
+ * so it counts its own live exports (a slice kept past the block) apart
+ * from those of other windows open on the same secret in other threads:
+ * closing a window raises BufferError only for views of that window.  It
+ * keeps only a weak reference to its view, so there is no cycle: a window
+ * entered and then dropped closes as soon as the last reference to it (its
+ * view holds one) goes, without waiting for the garbage collector.
+ *
+ * A window is unhashable, and so is its view (memoryview's hash asks the
+ * exporter for its hash first): a cached hash of the plaintext would
+ * outlive the window.
+ *
+ * All window state is guarded by the secret's store lock; nothing calls
+ * into Python while holding it.
  */
-#include "ext.h"
+#include "window.h"
+
+#include "errors.h"
+#include "secret.h"
 
 static char rw_export_mark;
 
-static ms_region *region_of(WindowObject *w)
+static ms_store *store_of(WindowObject *w)
 {
-    return &w->secret->region;
+    return &w->secret->store;
 }
 
 PyObject *ms_window_new(SecretObject *secret, ms_window kind)
 {
-    WindowObject *w = PyObject_GC_New(WindowObject, &ms_WindowType);
+    WindowObject *w = PyObject_New(WindowObject, &ms_WindowType);
     if (w == NULL) {
         return NULL;
     }
     w->secret = (SecretObject *)Py_NewRef(secret);
-    w->view = NULL;
+    w->view_ref = NULL;
     w->kind = kind;
     w->state = MS_WSTATE_NEW;
     w->exports = 0;
-    PyObject_GC_Track(w);
     return (PyObject *)w;
 }
 
@@ -41,22 +52,22 @@ static const char BUSY_WRITE[] =
     "this or another thread), or views of it are still alive; a write "
     "window needs exclusive access";
 
-static int open_region_window(WindowObject *w)
+static int open_store_window(WindowObject *w)
 {
     ms_oserr err = {0, 0, NULL};
-    ms_region_lock(region_of(w));
+    ms_store_lock(store_of(w));
     if (w->state != MS_WSTATE_NEW) {
-        ms_region_unlock(region_of(w));
+        ms_store_unlock(store_of(w));
         PyErr_SetString(PyExc_RuntimeError,
                         "a window can be entered only once: call read() or "
                         "write() again for a new one");
         return -1;
     }
-    ms_status st = ms_region_open(region_of(w), w->kind, &err);
+    ms_status st = ms_store_open(store_of(w), w->kind, &err);
     if (st == MS_OK) {
         w->state = MS_WSTATE_OPEN;
     }
-    ms_region_unlock(region_of(w));
+    ms_store_unlock(store_of(w));
     if (st != MS_OK) {
         ms_raise(st, &err,
                  w->kind == MS_WINDOW_READ ? BUSY_READ : BUSY_WRITE);
@@ -65,53 +76,73 @@ static int open_region_window(WindowObject *w)
     return 0;
 }
 
-static void close_region_window(WindowObject *w)
+/* Close the store's window if this one is still open; the status. */
+static ms_status close_store_window(WindowObject *w, ms_oserr *err)
 {
-    ms_oserr ignored;
-    ms_region_lock(region_of(w));
+    ms_status st = MS_OK;
+    ms_store_lock(store_of(w));
     if (w->state == MS_WSTATE_OPEN) {
         w->state = MS_WSTATE_CLOSED;
-        (void)ms_region_close(region_of(w), w->kind, &ignored);
+        st = ms_store_close(store_of(w), w->kind, err);
     }
-    ms_region_unlock(region_of(w));
+    ms_store_unlock(store_of(w));
+    return st;
 }
 
-static PyObject *window_enter(WindowObject *w, PyObject *Py_UNUSED(ignored))
+static PyObject *window_enter(WindowObject *w, PyObject *Py_UNUSED(unused))
 {
-    if (open_region_window(w) < 0) {
+    if (open_store_window(w) < 0) {
         return NULL;
     }
     PyObject *view = PyMemoryView_FromObject((PyObject *)w);
-    if (view == NULL) {
-        close_region_window(w);
+    PyObject *ref = view != NULL ? PyWeakref_NewRef(view, NULL) : NULL;
+    if (ref == NULL) {
+        Py_XDECREF(view);
+        ms_oserr ignored;
+        PyObject *exc = ms_err_take();
+        (void)close_store_window(w, &ignored);
+        ms_err_put(exc);
         return NULL;
     }
-    ms_region_lock(region_of(w));
-    PyObject *old = w->view;
-    w->view = Py_NewRef(view);
-    ms_region_unlock(region_of(w));
-    Py_XDECREF(old);
+    Py_XSETREF(w->view_ref, ref);
     return view;
 }
 
 /* ---- closing ---------------------------------------------------------- */
 
+/* The with-block's view, if it is still alive (a new reference). */
+static PyObject *live_view(WindowObject *w)
+{
+    if (w->view_ref == NULL) {
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *view = NULL;
+    if (PyWeakref_GetRef(w->view_ref, &view) < 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return view;
+#else
+    PyObject *view = PyWeakref_GetObject(w->view_ref);
+    return view == Py_None ? NULL : Py_NewRef(view);
+#endif
+}
+
 /* Release the with-block's view.  If something still exports from it
  * (memoryview(view)), release() fails; the window then counts as leaked. */
-static void release_view(PyObject *view)
+static void release_view(WindowObject *w)
 {
-    if (Py_REFCNT(view) == 1) {
-        /* Nobody else holds the view, so nothing exports from it either
-         * (every export holds a reference): dealloc releases the buffer. */
-        Py_DECREF(view);
+    PyObject *view = live_view(w);
+    Py_CLEAR(w->view_ref);
+    if (view == NULL) {
         return;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(view, ms_str_release);
+    PyObject *r = PyObject_CallMethod(view, "release", NULL);
     if (r == NULL) {
         PyErr_Clear();
-    } else {
-        Py_DECREF(r);
     }
+    Py_XDECREF(r);
     Py_DECREF(view);
 }
 
@@ -119,49 +150,37 @@ static int leaked_error(Py_ssize_t n)
 {
     PyErr_Format(
         PyExc_BufferError,
-        "window closed while %zd view(s) of the secret are still alive (a "
-        "slice or memoryview kept past the with-block?); the memory stays "
+        "window closed while %zd view(s) from it are still alive (a slice "
+        "or memoryview kept past the with-block?); the memory stays "
         "accessible until they are released: del them or call "
         "view.release()",
         n);
     return -1;
 }
 
-/* Close the window.  0 on success; -1 with an exception when views of it
- * outlive it (the window is closed all the same) or the OS failed. */
+/* Close the window.  0 on success; -1 with an exception when views of
+ * this window outlive it (the window is closed all the same), the secret
+ * was purged meanwhile, or the OS failed. */
 static int window_finish(WindowObject *w)
 {
-    ms_region_lock(region_of(w));
-    if (w->state != MS_WSTATE_OPEN) {
-        ms_region_unlock(region_of(w));
+    ms_store_lock(store_of(w));
+    int open = w->state == MS_WSTATE_OPEN;
+    ms_store_unlock(store_of(w));
+    if (!open) {
         return 0;
     }
-    w->state = MS_WSTATE_CLOSED;
-    PyObject *view = w->view;
-    w->view = NULL;
-    ms_region_unlock(region_of(w));
-
-    if (view != NULL) {
-        release_view(view);
-    }
-
+    release_view(w);
     ms_oserr err = {0, 0, NULL};
-    ms_region_lock(region_of(w));
-    ms_status st = ms_region_close(region_of(w), w->kind, &err);
+    ms_status st = close_store_window(w, &err);
+    ms_store_lock(store_of(w));
     Py_ssize_t own = w->exports;
-    size_t total = ms_region_exports(region_of(w));
-    int last = !ms_region_window_open(region_of(w));
-    ms_region_unlock(region_of(w));
-
+    ms_store_unlock(store_of(w));
     if (st != MS_OK) {
         ms_raise(st, &err, NULL);
         return -1;
     }
     if (own > 0) {
         return leaked_error(own);
-    }
-    if (last && total > 0) {
-        return leaked_error((Py_ssize_t)total);
     }
     return 0;
 }
@@ -179,35 +198,14 @@ static PyObject *window_exit(WindowObject *w, PyObject *const *Py_UNUSED(args),
  * raised with fn's exception as its __context__. */
 static void finish_after_error(WindowObject *w)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *first = PyErr_GetRaisedException();
+    PyObject *first = ms_err_take();
     if (window_finish(w) < 0) {
-        PyObject *second = PyErr_GetRaisedException();
+        PyObject *second = ms_err_take();
         PyException_SetContext(second, first);
-        PyErr_SetRaisedException(second);
+        ms_err_put(second);
     } else {
-        PyErr_SetRaisedException(first);
+        ms_err_put(first);
     }
-#else
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    PyErr_NormalizeException(&t, &v, &tb);
-    if (tb != NULL) {
-        PyException_SetTraceback(v, tb);
-    }
-    if (window_finish(w) < 0) {
-        PyObject *t2, *v2, *tb2;
-        PyErr_Fetch(&t2, &v2, &tb2);
-        PyErr_NormalizeException(&t2, &v2, &tb2);
-        PyException_SetContext(v2, Py_NewRef(v));
-        PyErr_Restore(t2, v2, tb2);
-        Py_XDECREF(t);
-        Py_XDECREF(v);
-        Py_XDECREF(tb);
-    } else {
-        PyErr_Restore(t, v, tb);
-    }
-#endif
 }
 
 PyObject *ms_window_run(SecretObject *secret, ms_window kind, PyObject *fn)
@@ -232,27 +230,67 @@ PyObject *ms_window_run(SecretObject *secret, ms_window kind, PyObject *fn)
     return result;
 }
 
+/* ---- read() and write() ----------------------------------------------- */
+
+static PyObject *window_or_run(SecretObject *s, PyObject *const *args,
+                               Py_ssize_t nargs, ms_window kind,
+                               const char *name)
+{
+    if (nargs > 1) {
+        return PyErr_Format(PyExc_TypeError,
+                            "%s() takes at most 1 argument (%zd given)", name,
+                            nargs);
+    }
+    if (nargs == 0 || args[0] == Py_None) {
+        if (ms_secret_check_usable(s) < 0) {
+            return NULL;
+        }
+        return ms_window_new(s, kind);
+    }
+    if (!PyCallable_Check(args[0])) {
+        return PyErr_Format(PyExc_TypeError,
+                            "%s() takes a callable that receives the view, "
+                            "not '%.100s'",
+                            name, Py_TYPE(args[0])->tp_name);
+    }
+    return ms_window_run(s, kind, args[0]);
+}
+
+PyObject *ms_secret_read(SecretObject *s, PyObject *const *args,
+                         Py_ssize_t nargs)
+{
+    return window_or_run(s, args, nargs, MS_WINDOW_READ, "read");
+}
+
+PyObject *ms_memsafe_write(SecretObject *s, PyObject *const *args,
+                           Py_ssize_t nargs)
+{
+    return window_or_run(s, args, nargs, MS_WINDOW_WRITE, "write");
+}
+
 /* ---- buffer protocol -------------------------------------------------- */
 
 static int window_getbuffer(WindowObject *w, Py_buffer *view, int flags)
 {
     int writable = 0;
     ms_status st = MS_OK;
-    ms_region_lock(region_of(w));
+    ms_store_lock(store_of(w));
     int open = w->state == MS_WSTATE_OPEN;
     if (open) {
-        st = ms_region_export(region_of(w), w->kind == MS_WINDOW_WRITE,
-                              (flags & PyBUF_WRITABLE) != 0, &writable);
+        st = ms_store_export(store_of(w), w->kind == MS_WINDOW_WRITE,
+                             (flags & PyBUF_WRITABLE) != 0, &writable);
         if (st == MS_OK) {
             w->exports++;
         }
     }
-    void *p = ms_region_data(region_of(w));
-    Py_ssize_t n = (Py_ssize_t)ms_region_len(region_of(w));
-    ms_region_unlock(region_of(w));
+    void *p = st == MS_OK && open ? ms_store_data(store_of(w)) : NULL;
+    Py_ssize_t n = (Py_ssize_t)ms_store_len(store_of(w));
+    ms_store_unlock(store_of(w));
     view->obj = NULL;
     if (!open) {
-        PyErr_SetString(PyExc_BufferError, "this window is not open");
+        PyErr_SetString(PyExc_BufferError,
+                        "this window is not open: views exist only inside "
+                        "`with secret.read() as view:`");
         return -1;
     }
     if (st != MS_OK) {
@@ -260,10 +298,10 @@ static int window_getbuffer(WindowObject *w, Py_buffer *view, int flags)
         return -1;
     }
     if (PyBuffer_FillInfo(view, (PyObject *)w, p, n, !writable, flags) < 0) {
-        ms_region_lock(region_of(w));
+        ms_store_lock(store_of(w));
         w->exports--;
-        ms_region_unexport(region_of(w), writable);
-        ms_region_unlock(region_of(w));
+        ms_store_unexport(store_of(w), writable);
+        ms_store_unlock(store_of(w));
         return -1;
     }
     view->internal = writable ? &rw_export_mark : NULL;
@@ -272,34 +310,24 @@ static int window_getbuffer(WindowObject *w, Py_buffer *view, int flags)
 
 static void window_releasebuffer(WindowObject *w, Py_buffer *view)
 {
-    ms_region_lock(region_of(w));
+    ms_store_lock(store_of(w));
     w->exports--;
-    ms_region_unexport(region_of(w), view->internal == &rw_export_mark);
-    ms_region_unlock(region_of(w));
+    ms_store_unexport(store_of(w), view->internal == &rw_export_mark);
+    ms_store_unlock(store_of(w));
 }
 
 /* ---- lifetime --------------------------------------------------------- */
 
-static int window_traverse(WindowObject *w, visitproc visit, void *arg)
-{
-    Py_VISIT(w->view);
-    Py_VISIT(w->secret);
-    return 0;
-}
-
-static int window_clear(WindowObject *w)
-{
-    Py_CLEAR(w->view);
-    return 0;
-}
-
 static void window_dealloc(WindowObject *w)
 {
-    PyObject_GC_UnTrack(w);
-    Py_CLEAR(w->view);
-    close_region_window(w);
+    /* Dropped while open (entered without exit): close it now.  Nothing
+     * can be raised from here; the next use of the secret reports any
+     * failure (e.g. a purge). */
+    ms_oserr ignored;
+    (void)close_store_window(w, &ignored);
+    Py_CLEAR(w->view_ref);
     Py_CLEAR(w->secret);
-    PyObject_GC_Del(w);
+    PyObject_Free(w);
 }
 
 static PyObject *window_repr(WindowObject *w)
@@ -310,12 +338,22 @@ static PyObject *window_repr(WindowObject *w)
         w->kind == MS_WINDOW_READ ? "read" : "write", states[w->state]);
 }
 
+static PyObject *window_reduce(PyObject *w, PyObject *Py_UNUSED(unused))
+{
+    (void)w;
+    return PyErr_Format(PyExc_TypeError,
+                        "cannot pickle a memsafe window");
+}
+
 static PyMethodDef window_methods[] = {
     {"__enter__", (PyCFunction)window_enter, METH_NOARGS,
-     "Open the window; return a memoryview of the secret (format 'B')."},
+     "__enter__($self, /)\n--\n\nOpen the window; return a memoryview of "
+     "the secret (format 'B')."},
     {"__exit__", (PyCFunction)(void (*)(void))window_exit, METH_FASTCALL,
-     "Close the window.  Raises BufferError if views of it are still "
-     "alive."},
+     "__exit__($self, exc_type, exc, tb, /)\n--\n\nClose the window.  "
+     "Raises BufferError if views from it are still alive."},
+    {"__reduce__", (PyCFunction)window_reduce, METH_NOARGS,
+     "Windows cannot be pickled."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -330,11 +368,11 @@ PyTypeObject ms_WindowType = {
     .tp_basicsize = sizeof(WindowObject),
     .tp_dealloc = (destructor)window_dealloc,
     .tp_repr = (reprfunc)window_repr,
+    .tp_hash = PyObject_HashNotImplemented,
     .tp_as_buffer = &window_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A read or write window on a secret: use it in a with "
-              "statement.  Returned by read() and write().",
-    .tp_traverse = (traverseproc)window_traverse,
-    .tp_clear = (inquiry)window_clear,
+              "statement.  Returned by read() and write().  Unhashable, "
+              "like the view it gives.",
     .tp_methods = window_methods,
 };

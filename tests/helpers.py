@@ -108,3 +108,31 @@ def ok(proc: subprocess.CompletedProcess[bytes]) -> str:
         f"{proc.stderr.decode()}"
     )
     return proc.stdout.decode()
+
+
+def memory_of(secret: object) -> int:
+    """Address of a secret's stored bytes, whichever engine keeps them: the
+    plaintext of a guarded secret, the ciphertext slot of a sealed one."""
+    info = secret._region_info()  # type: ignore[attr-defined]
+    return int(info["secret"] if info["storage"] == "guarded" else info["slot"])
+
+
+def pages_of(secret: object) -> int:
+    """An address inside the mapping that stores a secret: a guarded
+    secret's data pages, a sealed secret's cipher arena."""
+    info = secret._region_info()  # type: ignore[attr-defined]
+    return int(info["data"] if info["storage"] == "guarded" else info["arena"])
+
+
+def at_rest(secret: object) -> bool:
+    """True when no plaintext of the secret is reachable, by the kernel's
+    account where there is one: a guarded secret's pages are no-access
+    (/proc/self/maps), a sealed secret has no plaintext slot."""
+    info = secret._region_info()  # type: ignore[attr-defined]
+    if info["storage"] == "sealed":
+        return int(info["plaintext"]) == 0
+    if not LINUX:
+        return True
+    from memsafe import _kernel
+
+    return _kernel.perms_at(int(info["data"])) == "---p"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import helpers
 import pytest
 
 import memsafe
@@ -228,7 +229,7 @@ def test_comparison_leaves_pages_no_access() -> None:
     k = memsafe.SecretBytes(b"abc")
     assert memsafe.compare_digest(k, b"abc")
     assert k == b"abc"
-    assert _kernel.perms_at(k._region_info()["data"]) in ("---p", "---s")
+    assert helpers.at_rest(k)
 
 
 def test_not_hashable() -> None:

@@ -87,8 +87,27 @@ void ms_os_lock_limit(long long *soft, long long *hard);
 
 /* Keep pages out of core dumps, away from transparent huge pages, and away
  * from fork children (wiped or not inherited).  Fails closed: an error means
- * the protection is not in place. */
-int ms_os_harden(void *addr, size_t len, ms_oserr *err);
+ * the protection is not in place.  MS_HARDEN_SHARED: the pages are a shared
+ * mapping (memfd_secret), which cannot be wiped on fork: they are not
+ * inherited instead (MADV_DONTFORK).  *dontfork is set to 1 when the child
+ * will not inherit the pages at all (so a fork child must map something
+ * no-access there), 0 when it inherits wiped pages. */
+#define MS_HARDEN_SHARED 1
+int ms_os_harden(void *addr, size_t len, int flags, int *dontfork,
+                 ms_oserr *err);
+
+/* Map no-access anonymous memory at exactly [addr, addr + len), replacing
+ * whatever was there (a fork child re-reserves pages it did not inherit;
+ * a failed memfd_secret MAP_FIXED leaves a hole to fill again). */
+int ms_os_reserve_at(void *addr, size_t len, ms_oserr *err);
+
+/* memfd_secret (Linux 5.14+): replace [addr, addr + len) of a reservation
+ * with no-access pages that the kernel removes from its direct map.  They
+ * are locked by the kernel and charged to RLIMIT_MEMLOCK (EAGAIN when over
+ * it).  err->code ENOSYS: not offered here.  On failure the range may
+ * already be unmapped: the caller reserves it again (ms_os_reserve_at). */
+int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err);
+int ms_os_secretmem_offered(void);
 
 /* Overwrite memory in a way the compiler cannot optimise away. */
 void ms_os_wipe(void *addr, size_t len);
@@ -96,10 +115,25 @@ void ms_os_wipe(void *addr, size_t len);
 /* Fill with bytes from the OS CSPRNG. */
 int ms_os_random(void *addr, size_t len, ms_oserr *err);
 
-/* Increases in a fork child (never in the parent); 0 where fork does not
- * exist.  A region records it at birth; a different value means the region
- * was inherited through fork and holds no plaintext here. */
+/* Fork detection.  ms_os_fork_generation() increases in a fork child
+ * (never in the parent; always 0 where fork does not exist).  It costs no
+ * system call: a one-page sentinel mapped MADV_WIPEONFORK reads as zero in
+ * any child, including one made by a raw fork/clone system call that skips
+ * pthread_atfork; without MADV_WIPEONFORK the pid is compared instead.
+ * The first call in a child to notice the fork (the atfork child handler,
+ * or the first ms_os_fork_generation() after a raw fork) runs the child
+ * hook once, before any caller sees the new generation.  A region records
+ * the generation at birth; a different value means it was inherited
+ * through fork and holds no plaintext here. */
+typedef void (*ms_fork_hook)(void);
+void ms_os_set_fork_hooks(ms_fork_hook prepare, ms_fork_hook parent,
+                          ms_fork_hook child);
 unsigned long ms_os_fork_generation(void);
+/* How fork is detected here ("MADV_WIPEONFORK sentinel", "pid", "none"). */
+const char *ms_os_fork_detection(void);
+
+/* An identifier of the calling thread, usable in a signal handler. */
+long ms_os_thread_id(void);
 
 /* One read(2) from a file descriptor into addr; *got = 0 at end of file.
  * Returns -1 with err->code == EINTR when a signal interrupted it (the
@@ -129,5 +163,7 @@ void ms_mutex_init(ms_mutex *m);
 void ms_mutex_destroy(ms_mutex *m);
 void ms_mutex_lock(ms_mutex *m);
 void ms_mutex_unlock(ms_mutex *m);
+/* Give the processor to another thread (spin loops). */
+void ms_mutex_yield(void);
 
 #endif /* MEMSAFE_PLATFORM_H */

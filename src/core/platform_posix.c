@@ -16,10 +16,13 @@
 
 #include "platform.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +52,6 @@
 #endif
 
 static size_t page_size;
-static unsigned long fork_generation;
 static ms_os_features features;
 
 /* ---- errors ---------------------------------------------------------- */
@@ -282,12 +284,132 @@ static int fault_hit(const char *op)
 #define FAULT(op, failed, call) (call)
 #endif
 
-/* ---- process-wide set-up ---------------------------------------------- */
+/* ---- fork detection ---------------------------------------------------- */
+
+/* One word in a private page marked MADV_WIPEONFORK: 1 while armed, 0 in
+ * any fork child (the kernel wiped it), 2 while a child is handling the
+ * fork.  NULL when MADV_WIPEONFORK is not available: the pid is compared
+ * instead (pid_seen, with pid_busy as the handling flag). */
+static volatile intptr_t *sentinel;
+static volatile intptr_t fork_generation;
+static volatile intptr_t pid_seen;
+static volatile intptr_t pid_busy;
+static ms_fork_hook hook_prepare;
+static ms_fork_hook hook_parent;
+static ms_fork_hook hook_child;
+
+/* Not subject to fault injection: fork detection is infrastructure that
+ * the fault tests rely on, not a protection of secret pages. */
+static void sentinel_arm(void)
+{
+    size_t len = page_size;
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        return;
+    }
+#if defined(MADV_WIPEONFORK)
+    if (madvise(p, len, MADV_WIPEONFORK) == 0) {
+        sentinel = (volatile intptr_t *)p;
+        ms_atomic_store(sentinel, 1);
+        return;
+    }
+#endif
+    (void)munmap(p, len);
+}
+
+static void child_work(void)
+{
+    if (hook_child != NULL) {
+        hook_child();
+    }
+    (void)ms_atomic_add(&fork_generation, 1);
+}
+
+static int fork_seen(void)
+{
+    if (sentinel != NULL) {
+        return ms_atomic_load(sentinel) != 1;
+    }
+    return (intptr_t)getpid() != ms_atomic_load(&pid_seen);
+}
+
+/* Exactly one thread of the child runs child_work; the others wait for it
+ * (only a child made by a raw fork that then started threads has any). */
+static void handle_fork(void)
+{
+    volatile intptr_t *flag = sentinel != NULL ? sentinel : &pid_busy;
+    intptr_t settled = sentinel != NULL ? 1 : 0; /* value once handled */
+    if (ms_atomic_cas(flag, 0, 2)) {
+        if (sentinel != NULL ||
+            (intptr_t)getpid() != ms_atomic_load(&pid_seen)) {
+            child_work();
+            ms_atomic_store(&pid_seen, (intptr_t)getpid());
+        }
+        ms_atomic_store(flag, settled);
+        return;
+    }
+    while (ms_atomic_load(flag) == 2) {
+        (void)sched_yield();
+    }
+}
+
+static void on_fork_prepare(void)
+{
+    if (hook_prepare != NULL) {
+        hook_prepare();
+    }
+}
+
+static void on_fork_parent(void)
+{
+    if (hook_parent != NULL) {
+        hook_parent();
+    }
+}
 
 static void on_fork_child(void)
 {
-    fork_generation++;
+    if (fork_seen()) {
+        handle_fork();
+    }
 }
+
+void ms_os_set_fork_hooks(ms_fork_hook prepare, ms_fork_hook parent,
+                          ms_fork_hook child)
+{
+    hook_prepare = prepare;
+    hook_parent = parent;
+    hook_child = child;
+}
+
+unsigned long ms_os_fork_generation(void)
+{
+    if (fork_seen()) {
+        handle_fork();
+    }
+    return (unsigned long)ms_atomic_load(&fork_generation);
+}
+
+const char *ms_os_fork_detection(void)
+{
+    return sentinel != NULL ? "MADV_WIPEONFORK sentinel page" : "pid";
+}
+
+long ms_os_thread_id(void)
+{
+#if defined(__linux__) && defined(SYS_gettid)
+    return (long)syscall(SYS_gettid);
+#elif defined(__APPLE__)
+    uint64_t tid = 0;
+    (void)pthread_threadid_np(NULL, &tid);
+    return (long)tid;
+#else
+    return (long)(uintptr_t)pthread_self();
+#endif
+}
+
+/* ---- process-wide set-up ---------------------------------------------- */
 
 static int secretmem_probe(void)
 {
@@ -353,8 +475,11 @@ int ms_os_init(ms_oserr *err)
         return fail(err, "sysconf(_SC_PAGESIZE)", errno ? errno : EINVAL);
     }
     page_size = (size_t)ps;
+    ms_atomic_store(&pid_seen, (intptr_t)getpid());
+    sentinel_arm();
     int rc = FAULT("pthread_atfork", errno,
-                   pthread_atfork(NULL, NULL, on_fork_child));
+                   pthread_atfork(on_fork_prepare, on_fork_parent,
+                                  on_fork_child));
     if (rc != 0) {
         return fail(err, "pthread_atfork", rc);
     }
@@ -370,11 +495,6 @@ const ms_os_features *ms_os_features_get(void)
 size_t ms_os_page_size(void)
 {
     return page_size;
-}
-
-unsigned long ms_os_fork_generation(void)
-{
-    return fork_generation;
 }
 
 /* ---- address space ---------------------------------------------------- */
@@ -400,6 +520,54 @@ int ms_os_release(void *addr, size_t len, ms_oserr *err)
         return fail(err, "munmap", errno);
     }
     return 0;
+}
+
+int ms_os_reserve_at(void *addr, size_t len, ms_oserr *err)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+#if defined(MAP_NOCORE)
+    flags |= MAP_NOCORE;
+#endif
+    void *p = FAULT("mmap(MAP_FIXED)", MAP_FAILED,
+                    mmap(addr, len, PROT_NONE, flags, -1, 0));
+    if (p == MAP_FAILED) {
+        return fail(err, "mmap(MAP_FIXED)", errno);
+    }
+    return 0;
+}
+
+int ms_os_secretmem_offered(void)
+{
+    return features.secretmem_offered;
+}
+
+int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err)
+{
+#if defined(__linux__) && defined(__NR_memfd_secret)
+    long fd = FAULT("memfd_secret", -1L,
+                    syscall(__NR_memfd_secret, (unsigned long)O_CLOEXEC));
+    if (fd < 0) {
+        return fail(err, "memfd_secret", errno);
+    }
+    if (FAULT("ftruncate", -1, ftruncate((int)fd, (off_t)len)) != 0) {
+        int code = errno;
+        close((int)fd);
+        return fail(err, "ftruncate(memfd_secret)", code);
+    }
+    void *p = FAULT("mmap(memfd_secret)", MAP_FAILED,
+                    mmap(addr, len, PROT_NONE, MAP_SHARED | MAP_FIXED,
+                         (int)fd, 0));
+    int code = errno;
+    close((int)fd); /* the mapping keeps the pages */
+    if (p == MAP_FAILED) {
+        return fail(err, "mmap(memfd_secret)", code);
+    }
+    return 0;
+#else
+    (void)addr;
+    (void)len;
+    return fail(err, "memfd_secret", ENOSYS);
+#endif
 }
 
 static int prot_flags(ms_prot prot)
@@ -513,60 +681,72 @@ static int refuse_huge_pages(void *addr, size_t len, ms_oserr *err)
     return 0;
 }
 
-static int keep_from_fork_children(void *addr, size_t len, ms_oserr *err)
+/* Not inherited at all: the child has a hole there (fills it, see
+ * platform.h). */
+static int dont_fork(void *addr, size_t len, int *dontfork, ms_oserr *err)
 {
-#if defined(MADV_WIPEONFORK)
-    if (FAULT("madvise(MADV_WIPEONFORK)", -1,
-              madvise(addr, len, MADV_WIPEONFORK)) == 0) {
-        return 0;
-    }
-    if (errno != EINVAL) {
-        return fail(err, "madvise(MADV_WIPEONFORK)", errno);
-    }
-    /* Kernels before 4.14: the child gets no mapping at all instead. */
 #if defined(MADV_DONTFORK)
     if (FAULT("madvise(MADV_DONTFORK)", -1,
               madvise(addr, len, MADV_DONTFORK)) != 0) {
         return fail(err, "madvise(MADV_DONTFORK)", errno);
     }
+    *dontfork = 1;
     return 0;
-#else
-    return fail(err, "madvise(MADV_WIPEONFORK)", EINVAL);
-#endif
 #elif defined(__APPLE__)
     if (FAULT("minherit(VM_INHERIT_NONE)", -1,
               minherit(addr, len, VM_INHERIT_NONE)) != 0) {
         return fail(err, "minherit(VM_INHERIT_NONE)", errno);
     }
+    *dontfork = 1;
     return 0;
 #elif defined(INHERIT_NONE)
     if (FAULT("minherit(INHERIT_NONE)", -1,
               minherit(addr, len, INHERIT_NONE)) != 0) {
         return fail(err, "minherit(INHERIT_NONE)", errno);
     }
-    return 0;
-#elif defined(MADV_DONTFORK)
-    if (FAULT("madvise(MADV_DONTFORK)", -1,
-              madvise(addr, len, MADV_DONTFORK)) != 0) {
-        return fail(err, "madvise(MADV_DONTFORK)", errno);
-    }
+    *dontfork = 1;
     return 0;
 #else
     (void)addr;
     (void)len;
-    (void)err;
-    return 0;
+    (void)dontfork;
+    return fail(err, "fork protection", ENOSYS);
 #endif
 }
 
-int ms_os_harden(void *addr, size_t len, ms_oserr *err)
+static int keep_from_fork_children(void *addr, size_t len, int flags,
+                                   int *dontfork, ms_oserr *err)
 {
-    if (exclude_from_dumps(addr, len, err) != 0 ||
-        refuse_huge_pages(addr, len, err) != 0 ||
-        keep_from_fork_children(addr, len, err) != 0) {
+#if defined(MADV_WIPEONFORK)
+    if (!(flags & MS_HARDEN_SHARED)) {
+        if (FAULT("madvise(MADV_WIPEONFORK)", -1,
+                  madvise(addr, len, MADV_WIPEONFORK)) == 0) {
+            return 0;
+        }
+        if (errno != EINVAL) {
+            return fail(err, "madvise(MADV_WIPEONFORK)", errno);
+        }
+        /* Kernels before 4.14: the child gets no mapping at all instead. */
+    }
+#else
+    (void)flags;
+#endif
+    return dont_fork(addr, len, dontfork, err);
+}
+
+int ms_os_harden(void *addr, size_t len, int flags, int *dontfork,
+                 ms_oserr *err)
+{
+    *dontfork = 0;
+    if (exclude_from_dumps(addr, len, err) != 0) {
         return -1;
     }
-    return 0;
+    /* memfd_secret pages are never huge (nor migrated). */
+    if (!(flags & MS_HARDEN_SHARED) &&
+        refuse_huge_pages(addr, len, err) != 0) {
+        return -1;
+    }
+    return keep_from_fork_children(addr, len, flags, dontfork, err);
 }
 
 /* ---- wiping and randomness -------------------------------------------- */
@@ -743,4 +923,9 @@ void ms_mutex_lock(ms_mutex *m)
 void ms_mutex_unlock(ms_mutex *m)
 {
     (void)pthread_mutex_unlock(m);
+}
+
+void ms_mutex_yield(void)
+{
+    (void)sched_yield();
 }

@@ -333,9 +333,28 @@ size_t ms_os_page_size(void)
     return page_size;
 }
 
+/* Windows has no fork: nothing is ever inherited. */
+void ms_os_set_fork_hooks(ms_fork_hook prepare, ms_fork_hook parent,
+                          ms_fork_hook child)
+{
+    (void)prepare;
+    (void)parent;
+    (void)child;
+}
+
 unsigned long ms_os_fork_generation(void)
 {
     return 0;
+}
+
+const char *ms_os_fork_detection(void)
+{
+    return "none (no fork on Windows)";
+}
+
+long ms_os_thread_id(void)
+{
+    return (long)GetCurrentThreadId();
 }
 
 /* ---- address space ---------------------------------------------------- */
@@ -478,9 +497,32 @@ void ms_os_lock_limit(long long *soft, long long *hard)
 
 /* Windows has no fork and no transparent huge pages; what is left is
  * keeping the pages out of crash dumps. */
-int ms_os_harden(void *addr, size_t len, ms_oserr *err)
+int ms_os_harden(void *addr, size_t len, int flags, int *dontfork,
+                 ms_oserr *err)
 {
+    (void)flags;
+    *dontfork = 0;
     return wer_exclude(addr, len, err);
+}
+
+/* Only a fork child or a failed memfd_secret mapping needs this. */
+int ms_os_reserve_at(void *addr, size_t len, ms_oserr *err)
+{
+    (void)addr;
+    (void)len;
+    return fail_crt(err, "reserve at a fixed address", ENOSYS);
+}
+
+int ms_os_secretmem_offered(void)
+{
+    return 0;
+}
+
+int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err)
+{
+    (void)addr;
+    (void)len;
+    return fail_crt(err, "memfd_secret", ENOSYS);
 }
 
 /* ---- wiping and randomness -------------------------------------------- */
@@ -904,4 +946,9 @@ void ms_mutex_lock(ms_mutex *m)
 void ms_mutex_unlock(ms_mutex *m)
 {
     ReleaseSRWLockExclusive(m);
+}
+
+void ms_mutex_yield(void)
+{
+    (void)SwitchToThread();
 }

@@ -161,3 +161,8 @@ void ms_scrub(void)
     burn_stack();
     zero_vectors();
 }
+
+void ms_scrub_registers(void)
+{
+    zero_vectors();
+}

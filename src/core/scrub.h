@@ -19,5 +19,8 @@
 
 void ms_scrub_init(void);
 void ms_scrub(void);
+/* The vector registers only (no stack burn): cheap enough for every
+ * seal and open. */
+void ms_scrub_registers(void);
 
 #endif /* MEMSAFE_SCRUB_H */

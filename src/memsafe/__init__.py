@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Literal
+from collections.abc import Callable
 
 from memsafe._memsafe import (
     LockError,
@@ -28,8 +28,13 @@ from memsafe._memsafe import (
     SecretStr,
     Window,
     compare_digest,
+    get_default_storage,
     get_lock_policy,
+    get_secretmem,
+    purge,
+    set_default_storage,
     set_lock_policy,
+    set_secretmem,
 )
 
 __version__ = "0.1.0"
@@ -44,33 +49,44 @@ __all__ = [
     "Window",
     "__version__",
     "compare_digest",
+    "get_default_storage",
     "get_lock_policy",
+    "get_secretmem",
+    "purge",
+    "set_default_storage",
     "set_lock_policy",
+    "set_secretmem",
 ]
 
 POLICY_ENV = "MEMSAFE_LOCK_POLICY"
+STORAGE_ENV = "MEMSAFE_STORAGE"
+SECRETMEM_ENV = "MEMSAFE_SECRETMEM"
 
-_POLICIES: dict[str, Literal["strict", "warn", "off"]] = {
-    "strict": "strict",
-    "warn": "warn",
-    "off": "off",
-}
-
-
-def _policy_from_environment() -> None:
-    """Apply MEMSAFE_LOCK_POLICY; an unknown value keeps 'strict' and warns."""
-    value = os.environ.get(POLICY_ENV, "").strip().lower()
-    if not value:
-        return
-    if value in _POLICIES:
-        set_lock_policy(_POLICIES[value])
-        return
-    warnings.warn(
-        f"{POLICY_ENV}={value!r} is not 'strict', 'warn' or 'off'; "
-        "keeping the 'strict' lock policy",
-        RuntimeWarning,
-        stacklevel=2,
-    )
+_SETTINGS: tuple[tuple[str, tuple[str, ...], Callable[[str], None], str], ...] = (
+    (POLICY_ENV, ("strict", "warn", "off"), set_lock_policy, "strict"),
+    (STORAGE_ENV, ("guarded", "sealed"), set_default_storage, "guarded"),
+    (SECRETMEM_ENV, ("off", "prefer", "require"), set_secretmem, "off"),
+)
 
 
-_policy_from_environment()
+def _settings_from_environment() -> None:
+    """Apply MEMSAFE_LOCK_POLICY, MEMSAFE_STORAGE and MEMSAFE_SECRETMEM.
+
+    An unknown value keeps the default and warns.
+    """
+    for name, choices, apply, default in _SETTINGS:
+        value = os.environ.get(name, "").strip().lower()
+        if not value:
+            continue
+        if value in choices:
+            apply(value)
+            continue
+        listed = ", ".join(repr(c) for c in choices)
+        warnings.warn(
+            f"{name}={value!r} is not one of {listed}; keeping {default!r}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+_settings_from_environment()

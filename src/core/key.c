@@ -1,0 +1,171 @@
+/*
+ * key.c - the split process key (see key.h).
+ */
+#include "key.h"
+
+#include <string.h>
+
+#include "atomic.h"
+#include "chacha20poly1305.h"
+#include "registry.h"
+#include "scrub.h"
+
+static const unsigned char zero_nonce[MS_AEAD_NONCE_LEN];
+
+void ms_key_init(ms_key *k)
+{
+    memset(k, 0, sizeof(*k));
+    ms_mutex_init(&k->lock);
+}
+
+static void mask_of(const unsigned char right[MS_KEY_LEN],
+                    unsigned char mask[MS_KEY_LEN])
+{
+    unsigned char block[64];
+    ms_chacha20_block(right, 0, zero_nonce, block);
+    memcpy(mask, block, MS_KEY_LEN);
+    ms_os_wipe(block, sizeof(block));
+}
+
+static ms_status create_halves(ms_key *k, const ms_allocopts *opts,
+                               ms_lockresult *lr, ms_oserr *err)
+{
+    size_t page = ms_os_page_size();
+    ms_lockresult lr2;
+    ms_status st = ms_mapping_create(&k->left, page, opts, lr, err);
+    if (st != MS_OK) {
+        return st;
+    }
+    st = ms_mapping_create(&k->right, page, opts, &lr2, err);
+    if (st != MS_OK) {
+        ms_oserr ignored;
+        (void)ms_mapping_destroy(&k->left, &ignored);
+        *lr = lr2;
+        return st;
+    }
+    if (lr2.failed && !lr->failed) {
+        *lr = lr2;
+    }
+    return MS_OK;
+}
+
+static int halves_writable(ms_key *k, ms_prot prot, ms_oserr *err)
+{
+    if (ms_mapping_protect(&k->left, prot, err) != 0) {
+        return -1;
+    }
+    if (ms_mapping_protect(&k->right, prot, err) != 0) {
+        ms_oserr ignored;
+        (void)ms_mapping_protect(&k->left, MS_PROT_READ, &ignored);
+        return -1;
+    }
+    return 0;
+}
+
+/* A fresh random key, split into the halves (which are writable). */
+static int fill_halves(ms_key *k, ms_oserr *err)
+{
+    unsigned char key[MS_KEY_LEN];
+    unsigned char mask[MS_KEY_LEN];
+    if (ms_os_random(key, sizeof(key), err) != 0 ||
+        ms_os_random(k->right.data, MS_KEY_LEN, err) != 0) {
+        ms_os_wipe(key, sizeof(key));
+        return -1;
+    }
+    mask_of(k->right.data, mask);
+    for (size_t i = 0; i < MS_KEY_LEN; i++) {
+        k->left.data[i] = (unsigned char)(key[i] ^ mask[i]);
+    }
+    ms_os_wipe(key, sizeof(key));
+    ms_os_wipe(mask, sizeof(mask));
+    ms_scrub();
+    return 0;
+}
+
+static ms_status refresh(ms_key *k, const ms_allocopts *opts,
+                         ms_lockresult *lr, ms_oserr *err)
+{
+    lr->failed = 0;
+    if (k->left.data == NULL) {
+        ms_status st = create_halves(k, opts, lr, err);
+        if (st != MS_OK) {
+            return st;
+        }
+    } else if (halves_writable(k, MS_PROT_RW, err) != 0) {
+        return MS_E_OS;
+    }
+    if (fill_halves(k, err) != 0) {
+        ms_oserr ignored;
+        ms_os_wipe(k->left.data, MS_KEY_LEN);
+        (void)halves_writable(k, MS_PROT_READ, &ignored);
+        return MS_E_OS;
+    }
+    /* If the halves cannot go back to read-only they stay writable,
+     * which exposes nothing more: go on. */
+    ms_oserr ignored;
+    (void)halves_writable(k, MS_PROT_READ, &ignored);
+    k->epoch = ms_registry_epoch();
+    k->generation = ms_os_fork_generation();
+    ms_atomic_store(&k->nonces, 0);
+    k->ready = 1;
+    k->made++;
+    return MS_OK;
+}
+
+ms_status ms_key_prepare(ms_key *k, const ms_allocopts *opts,
+                         ms_lockresult *lr, ms_oserr *err)
+{
+    ms_mutex_lock(&k->lock);
+    ms_status st = MS_OK;
+    lr->failed = 0;
+    if (!k->ready || k->epoch != ms_registry_epoch() ||
+        k->generation != ms_os_fork_generation()) {
+        st = refresh(k, opts, lr, err);
+    } else if (!k->left.locked || !k->right.locked) {
+        lr->failed = 1;
+        lr->err.code = 0;
+        lr->err.winerror = 0;
+        lr->err.op = "mlock of the process key (earlier)";
+    }
+    ms_mutex_unlock(&k->lock);
+    return st;
+}
+
+void ms_key_rebuild(ms_key *k, unsigned char out[MS_KEY_LEN])
+{
+    unsigned char mask[MS_KEY_LEN];
+    ms_mutex_lock(&k->lock);
+    mask_of(k->right.data, mask);
+    for (size_t i = 0; i < MS_KEY_LEN; i++) {
+        out[i] = (unsigned char)(k->left.data[i] ^ mask[i]);
+    }
+    ms_mutex_unlock(&k->lock);
+    ms_os_wipe(mask, sizeof(mask));
+}
+
+void ms_key_nonce(ms_key *k, unsigned char nonce[12])
+{
+    uint64_t n = (uint64_t)ms_atomic_add(&k->nonces, 1);
+    for (size_t i = 0; i < 8; i++) {
+        nonce[i] = (unsigned char)(n >> (8 * i));
+    }
+    memset(nonce + 8, 0, 4);
+}
+
+int ms_key_locked(const ms_key *k)
+{
+    return k->left.locked && k->right.locked;
+}
+
+int ms_key_secretmem(const ms_key *k)
+{
+    return k->left.secretmem && k->right.secretmem;
+}
+
+void ms_key_fork_child(ms_key *k)
+{
+    unsigned long made = k->made;
+    memset(k, 0, sizeof(*k));
+    ms_mutex_init(&k->lock);
+    k->made = made;
+}

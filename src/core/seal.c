@@ -1,0 +1,289 @@
+/*
+ * seal.c - the sealed engine (see seal.h).
+ */
+#include "seal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "chacha20poly1305.h"
+#include "key.h"
+#include "registry.h"
+#include "scrub.h"
+
+/* Index 0: ordinary pages; 1: memfd_secret pages.  A secret's slot, its
+ * plaintext and its key always come from the same kind of memory. */
+static ms_pool cipher_pools[2];
+static ms_pool window_pools[2];
+static ms_key keys[2];
+
+#define AD_LEN 16
+
+static void fork_child(void)
+{
+    for (int i = 0; i < 2; i++) {
+        ms_pool_fork_child(&cipher_pools[i]);
+        ms_pool_fork_child(&window_pools[i]);
+        ms_key_fork_child(&keys[i]);
+    }
+}
+
+void ms_seal_init(void)
+{
+    for (int i = 0; i < 2; i++) {
+        ms_pool_init(&cipher_pools[i], i);
+        ms_pool_init(&window_pools[i], i);
+        ms_key_init(&keys[i]);
+    }
+    ms_registry_on_fork_child(fork_child);
+}
+
+/* ---- sealing and opening ---------------------------------------------- */
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (size_t i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+/* The slot's identity and the length: a ciphertext is valid only where
+ * it was sealed. */
+static void make_ad(const ms_sealed *z, unsigned char ad[AD_LEN])
+{
+    put_le64(ad, (uint64_t)(uintptr_t)z->slot);
+    put_le64(ad + 8, (uint64_t)z->len);
+}
+
+static unsigned char *ct_of(const ms_sealed *z)
+{
+    return z->slot + MS_AEAD_NONCE_LEN;
+}
+
+static unsigned char *tag_of(const ms_sealed *z)
+{
+    return z->slot + MS_AEAD_NONCE_LEN + z->len;
+}
+
+static void seal_slot(ms_sealed *z)
+{
+    ms_key *k = &keys[z->secretmem];
+    unsigned char key[MS_KEY_LEN];
+    unsigned char ad[AD_LEN];
+    unsigned char nonce[MS_AEAD_NONCE_LEN];
+    ms_key_nonce(k, nonce);
+    make_ad(z, ad);
+    ms_key_rebuild(k, key);
+    (void)ms_aead_seal(key, nonce, ad, sizeof(ad), z->plain, z->len,
+                       ct_of(z), tag_of(z));
+    ms_os_wipe(key, sizeof(key));
+    memcpy(z->slot, nonce, sizeof(nonce));
+    memcpy(z->nonce, nonce, sizeof(nonce));
+}
+
+/* Decrypt the slot into z->plain.  MS_E_BROKEN if the nonce is not the
+ * one expected (an old ciphertext put back) or the tag fails (altered,
+ * moved, or corrupted memory); z->plain is left untouched then. */
+static ms_status open_slot(ms_sealed *z)
+{
+    if (memcmp(z->slot, z->nonce, MS_AEAD_NONCE_LEN) != 0) {
+        return MS_E_BROKEN;
+    }
+    ms_key *k = &keys[z->secretmem];
+    unsigned char key[MS_KEY_LEN];
+    unsigned char ad[AD_LEN];
+    make_ad(z, ad);
+    ms_key_rebuild(k, key);
+    int rc = ms_aead_open(key, z->nonce, ad, sizeof(ad), ct_of(z), z->len,
+                          tag_of(z), z->plain);
+    ms_os_wipe(key, sizeof(key));
+    return rc == 0 ? MS_OK : MS_E_BROKEN;
+}
+
+/* ---- plaintext slots --------------------------------------------------- */
+
+static ms_status plain_alloc(ms_sealed *z, ms_lockmode mode, ms_lockresult *lr,
+                             ms_oserr *err)
+{
+    ms_allocopts o = {mode, MS_SECRETMEM_OFF};
+    size_t n = z->len > 0 ? z->len : 1;
+    return ms_pool_alloc(&window_pools[z->secretmem], n, &o, lr, &z->plain,
+                         &z->parena, err);
+}
+
+static void plain_free(ms_sealed *z)
+{
+    ms_scrub();
+    ms_pool_free(&window_pools[z->secretmem], z->parena, z->plain);
+    z->plain = NULL;
+    z->parena = NULL;
+}
+
+/* ---- creation --------------------------------------------------------- */
+
+static void merge_lock(ms_lockresult *into, const ms_lockresult *lr)
+{
+    if (lr->failed && !into->failed) {
+        *into = *lr;
+    }
+}
+
+static ms_status create_in(ms_sealed *z, int sm, const ms_allocopts *opts,
+                           ms_lockresult *lr, ms_oserr *err)
+{
+    ms_lockresult klr, clr, plr;
+    z->secretmem = sm;
+    ms_status st = ms_key_prepare(&keys[sm], opts, &klr, err);
+    if (st != MS_OK) {
+        *lr = klr;
+        return st;
+    }
+    ms_allocopts o = {opts->lock, MS_SECRETMEM_OFF};
+    st = ms_pool_alloc(&cipher_pools[sm], z->len + MS_SEAL_OVERHEAD, &o,
+                       &clr, &z->slot, &z->arena, err);
+    if (st != MS_OK) {
+        *lr = clr;
+        return st;
+    }
+    st = plain_alloc(z, opts->lock, &plr, err);
+    if (st != MS_OK) {
+        ms_pool_free(&cipher_pools[sm], z->arena, z->slot);
+        z->slot = NULL;
+        *lr = plr;
+        return st;
+    }
+    lr->failed = 0;
+    merge_lock(lr, &klr);
+    merge_lock(lr, &clr);
+    merge_lock(lr, &plr);
+    z->locked = !lr->failed;
+    return MS_OK;
+}
+
+ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
+                           ms_lockresult *lr, ms_oserr *err)
+{
+    memset(z, 0, sizeof(*z));
+    lr->failed = 0;
+    if (len > SIZE_MAX - MS_SEAL_OVERHEAD - ms_os_page_size() ||
+        (uint64_t)len > MS_AEAD_MAX_LEN) {
+        err->code = ENOMEM;
+        err->winerror = 0;
+        err->op = NULL;
+        return MS_E_NOMEM;
+    }
+    z->len = len;
+    if (opts->secretmem == MS_SECRETMEM_OFF) {
+        return create_in(z, 0, opts, lr, err);
+    }
+    if (!ms_os_secretmem_offered()) {
+        if (opts->secretmem == MS_SECRETMEM_REQUIRE) {
+            err->code = ENOSYS;
+            err->winerror = 0;
+            err->op = "memfd_secret";
+            return MS_E_SECRETMEM;
+        }
+        return create_in(z, 0, opts, lr, err);
+    }
+    ms_status st = create_in(z, 1, opts, lr, err);
+    if (st != MS_OK && opts->secretmem == MS_SECRETMEM_PREFER) {
+        z->len = len;
+        st = create_in(z, 0, opts, lr, err);
+    }
+    return st;
+}
+
+/* ---- windows ---------------------------------------------------------- */
+
+ms_status ms_sealed_access(ms_sealed *z, ms_prot from, ms_prot to,
+                           int purged, ms_oserr *err)
+{
+    if (from == MS_PROT_NONE) {
+        ms_lockresult lr;
+        ms_status st = plain_alloc(z, z->locked ? MS_LOCK_REQUIRED
+                                                : MS_LOCK_TRY,
+                                   &lr, err);
+        if (st != MS_OK) {
+            return st;
+        }
+        st = purged ? MS_OK : open_slot(z);
+        ms_scrub_registers();
+        if (st != MS_OK) {
+            plain_free(z);
+        }
+        return st;
+    }
+    if (from == MS_PROT_RW && !purged) {
+        seal_slot(z);
+    }
+    if (to == MS_PROT_NONE) {
+        plain_free(z);
+    }
+    return MS_OK;
+}
+
+unsigned char *ms_sealed_data(const ms_sealed *z)
+{
+    return z->plain;
+}
+
+void ms_sealed_destroy(ms_sealed *z)
+{
+    if (z->plain != NULL) {
+        plain_free(z);
+    }
+    if (z->slot != NULL) {
+        ms_pool_free(&cipher_pools[z->secretmem], z->arena, z->slot);
+    }
+    memset(z, 0, sizeof(*z));
+}
+
+size_t ms_sealed_info(const ms_sealed *z, ms_info_item *out)
+{
+    const ms_mapping *m = ms_arena_mapping(z->arena);
+    size_t n = 0;
+    out[n++] = (ms_info_item){"slot", (uintptr_t)z->slot};
+    out[n++] = (ms_info_item){"slot_len", z->len + MS_SEAL_OVERHEAD};
+    out[n++] = (ms_info_item){"arena", (uintptr_t)m->data};
+    out[n++] = (ms_info_item){"arena_len", m->data_len};
+    out[n++] = (ms_info_item){"plaintext", (uintptr_t)z->plain};
+    return n;
+}
+
+/* ---- statistics ------------------------------------------------------- */
+
+void ms_seal_stats_get(ms_seal_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    st->consistent = 1;
+    for (int i = 0; i < 2; i++) {
+        ms_pool *c = &cipher_pools[i];
+        ms_pool *w = &window_pools[i];
+        if (ms_pool_check(c) != 0 || ms_pool_check(w) != 0) {
+            st->consistent = 0;
+        }
+        ms_mutex_lock(&c->lock);
+        st->cipher_arenas += c->arenas;
+        st->cipher_mapped += c->mapped;
+        st->cipher_slots += c->slots;
+        st->rng_seeds += c->rng.reseeds;
+        ms_mutex_unlock(&c->lock);
+        ms_mutex_lock(&w->lock);
+        st->window_arenas += w->arenas;
+        st->window_mapped += w->mapped;
+        st->window_slots += w->slots;
+        st->rng_seeds += w->rng.reseeds;
+        ms_mutex_unlock(&w->lock);
+        st->keys_made += keys[i].made;
+    }
+}
+
+int ms_seal_key_ready(int secretmem)
+{
+    ms_key *k = &keys[secretmem ? 1 : 0];
+    ms_mutex_lock(&k->lock);
+    int ready = k->ready && ms_key_locked(k);
+    ms_mutex_unlock(&k->lock);
+    return ready;
+}

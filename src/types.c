@@ -1,0 +1,213 @@
+/*
+ * types.c - the type objects of the three secret types and their method
+ * tables.  The behaviour is in secret.c (the objects), window.c (read and
+ * write) and ingest.c (the classmethods that read input).
+ */
+#include "ext.h"
+
+#include "ingest.h"
+#include "secret.h"
+#include "window.h"
+
+#define READ_DOC                                                              \
+    "read($self, fn=None, /)\n--\n\n"                                         \
+    "Open a read window.  Without an argument, return a Window whose "        \
+    "`with` block receives a read-only memoryview of the secret; with a "     \
+    "callable, call it with that view and return its result.  The "           \
+    "plaintext is reachable only while the window is open."
+
+#define COMMON_METHODS                                                        \
+    {"read", (PyCFunction)(void (*)(void))ms_secret_read, METH_FASTCALL,      \
+     READ_DOC},                                                               \
+        {"close", (PyCFunction)ms_secret_close, METH_NOARGS,                  \
+         "close($self, /)\n--\n\nWipe the secret and release its memory.  "   \
+         "Idempotent.  Raises BufferError while a window is open on it or "   \
+         "views from one are alive."},                                        \
+        {"__enter__", (PyCFunction)ms_secret_enter, METH_NOARGS,              \
+         "__enter__($self, /)\n--\n\nReturn the secret itself."},             \
+        {"__exit__", (PyCFunction)(void (*)(void))ms_secret_exit,             \
+         METH_FASTCALL,                                                       \
+         "__exit__($self, exc_type, exc, tb, /)\n--\n\nClose the secret."},   \
+        {"__copy__", (PyCFunction)ms_secret_copy, METH_NOARGS,                \
+         "__copy__($self, /)\n--\n\nAn independent copy in new secure "       \
+         "memory (same storage engine)."},                                    \
+        {"__deepcopy__", (PyCFunction)ms_secret_deepcopy, METH_O,             \
+         "__deepcopy__($self, memo, /)\n--\n\nAn independent copy in new "    \
+         "secure memory (same storage engine)."},                             \
+        {"__reduce__", (PyCFunction)ms_secret_reduce, METH_NOARGS,            \
+         "__reduce__($self, /)\n--\n\nSecrets cannot be pickled."},           \
+        {"__reduce_ex__", (PyCFunction)ms_secret_reduce, METH_O,              \
+         "__reduce_ex__($self, protocol, /)\n--\n\nSecrets cannot be "        \
+         "pickled."},                                                         \
+        {"_region_info", (PyCFunction)ms_secret_region_info, METH_NOARGS,     \
+         "_region_info($self, /)\n--\n\nWhere the secret's memory is "        \
+         "(addresses and sizes, for tests and the self-check)."}
+
+static PyMethodDef base_methods[] = {
+    COMMON_METHODS,
+    {NULL, NULL, 0, NULL}
+};
+
+static PyMethodDef memsafe_methods[] = {
+    {"write", (PyCFunction)(void (*)(void))ms_memsafe_write, METH_FASTCALL,
+     "write($self, fn=None, /)\n--\n\nOpen a write window: like read(), but "
+     "the view is writable.  A write window is exclusive: it cannot open "
+     "while any other window is open or views are alive."},
+    {"extend", (PyCFunction)ms_memsafe_extend, METH_O,
+     "extend($self, data, /)\n--\n\nAppend a bytes-like object or another "
+     "secret.  The secret moves to new secure memory; the old memory is "
+     "wiped.  A call that fails changes nothing."},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyMethodDef secretbytes_methods[] = {
+    {"reveal", (PyCFunction)ms_secretbytes_reveal, METH_NOARGS,
+     "reveal($self, /)\n--\n\nReturn a copy of the secret as bytes.  The "
+     "copy lives on the ordinary Python heap and cannot be wiped: avoid it "
+     "where a window's view will do."},
+    {"random", (PyCFunction)(void (*)(void))ms_ingest_random,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "random(n, /, *, storage=None)\n--\n\nn bytes from the OS CSPRNG, "
+     "written straight into secret memory."},
+    {"from_fd", (PyCFunction)(void (*)(void))ms_ingest_from_fd,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "from_fd(fd, size=None, *, max_size=1048576, storage=None)\n--\n\n"
+     "Read from a file descriptor straight into secret memory: until end "
+     "of file, or exactly size bytes (EOFError if the file ends first).  "
+     "More than max_size bytes (None: no limit) is a ValueError, and the "
+     "partial secret is wiped."},
+    {"from_file", (PyCFunction)(void (*)(void))ms_ingest_from_file,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "from_file(path, /, *, max_size=1048576, storage=None)\n--\n\n"
+     "Read a whole file straight into secret memory.  A file larger than "
+     "max_size bytes (None: no limit) is a ValueError, and the partial "
+     "secret is wiped."},
+    {NULL, NULL, 0, NULL}
+};
+
+static PyMethodDef secretstr_methods[] = {
+    {"reveal", (PyCFunction)ms_secretstr_reveal, METH_NOARGS,
+     "reveal($self, /)\n--\n\nReturn a copy of the text as str.  The copy "
+     "lives on the ordinary Python heap and cannot be wiped."},
+    {"append", (PyCFunction)ms_secretstr_append, METH_O,
+     "append($self, text, /)\n--\n\nAppend a str or a SecretStr.  The text "
+     "moves to new secure memory; the old memory is wiped.  A call that "
+     "fails changes nothing."},
+    {"getpass", (PyCFunction)(void (*)(void))ms_ingest_getpass,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
+     "getpass(prompt='Password: ', *, max_size=65536, storage=None)\n--\n\n"
+     "Read a line from the terminal with echo off, straight into secret "
+     "memory.  Without a terminal the line is read through sys.stdin (with "
+     "getpass.GetPassWarning), so input already buffered there is not "
+     "skipped.  A line longer than max_size bytes is a ValueError."},
+    {NULL, NULL, 0, NULL}
+};
+
+#define COMMON_GETSET                                                         \
+    {"closed", (getter)ms_secret_get_closed, NULL,                            \
+     "True once the secret is closed (or purged, or was inherited through "   \
+     "fork).",                                                                \
+     NULL},                                                                   \
+        {"locked", (getter)ms_secret_get_locked, NULL,                        \
+         "True when the secret's memory is really locked in RAM.", NULL},     \
+        {"storage", (getter)ms_secret_get_storage, NULL,                      \
+         "The storage engine: 'guarded' or 'sealed'.", NULL},                 \
+        {"secretmem", (getter)ms_secret_get_secretmem, NULL,                  \
+         "True when the secret's memory (and, for sealed secrets, the "       \
+         "process key's) is memfd_secret memory.",                            \
+         NULL}
+
+static PyGetSetDef secret_getset[] = {
+    COMMON_GETSET,
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyGetSetDef secretstr_getset[] = {
+    {"nbytes", (getter)ms_secretstr_get_nbytes, NULL,
+     "Length of the UTF-8 encoding (the view's len); len() counts "
+     "characters.",
+     NULL},
+    {NULL, NULL, NULL, NULL, NULL}
+};
+
+static PyBufferProcs secret_as_buffer = {
+    (getbufferproc)ms_secret_getbuffer,
+    NULL,
+};
+
+static PySequenceMethods secret_as_sequence = {
+    .sq_length = (lenfunc)ms_secret_length,
+};
+
+PyTypeObject ms_SecretType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memsafe.Secret",
+    .tp_basicsize = sizeof(SecretObject),
+    .tp_dealloc = (destructor)ms_secret_dealloc,
+    .tp_repr = (reprfunc)ms_secret_repr,
+    .tp_as_sequence = &secret_as_sequence,
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_as_buffer = &secret_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Base of memsafe's secret types (MemSafe, SecretBytes, "
+              "SecretStr); not instantiable.",
+    .tp_richcompare = ms_secret_richcompare,
+    .tp_weaklistoffset = offsetof(SecretObject, weakreflist),
+    .tp_methods = base_methods,
+    .tp_getset = secret_getset,
+};
+
+PyTypeObject ms_MemSafeType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memsafe.MemSafe",
+    .tp_basicsize = sizeof(SecretObject),
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "MemSafe(size_or_data=0, /, *, wipe_source=False, "
+              "storage=None)\n--\n\n"
+              "A mutable secret buffer.  Give a size for that many zero "
+              "bytes, or a bytes-like object (or another secret) to copy; "
+              "wipe_source=True wipes a writable source after the copy.  "
+              "storage: 'guarded' or 'sealed' (None: the default).  Reach "
+              "the bytes only through read() and write() windows.",
+    .tp_methods = memsafe_methods,
+    .tp_base = &ms_SecretType,
+    .tp_richcompare = ms_secret_richcompare,
+    .tp_new = ms_memsafe_new,
+};
+
+PyTypeObject ms_SecretBytesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memsafe.SecretBytes",
+    .tp_basicsize = sizeof(SecretObject),
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "SecretBytes(data=b'', /, *, wipe_source=False, storage=None)"
+              "\n--\n\n"
+              "Immutable secret bytes.  Copies a bytes-like object (the "
+              "original stays where it was; wipe_source=True wipes a "
+              "writable one).  storage: 'guarded' or 'sealed' (None: the "
+              "default).  Compare with == in constant time; read through "
+              "read() windows.",
+    .tp_methods = secretbytes_methods,
+    .tp_base = &ms_SecretType,
+    .tp_richcompare = ms_secret_richcompare,
+    .tp_new = ms_secretbytes_new,
+};
+
+PyTypeObject ms_SecretStrType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memsafe.SecretStr",
+    .tp_basicsize = sizeof(SecretObject),
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "SecretStr(text='', /, *, storage=None)\n--\n\n"
+              "Secret text, stored as UTF-8.  len() counts characters, "
+              "nbytes the UTF-8 bytes that read() windows give.  storage: "
+              "'guarded' or 'sealed' (None: the default).",
+    .tp_methods = secretstr_methods,
+    .tp_getset = secretstr_getset,
+    .tp_base = &ms_SecretType,
+    .tp_richcompare = ms_secret_richcompare,
+    .tp_new = ms_secretstr_new,
+};

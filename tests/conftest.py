@@ -1,0 +1,67 @@
+"""Every behavioural test runs over both storage engines.
+
+The ``storage`` fixture is used by every test: it sets the default engine
+(``memsafe.set_default_storage``) and ``MEMSAFE_STORAGE`` for child
+processes, so a test written once runs as ``[guarded]`` and ``[sealed]``.
+A test (or module, through ``pytestmark``) that is about one engine only -
+the guarded engine's page protections, say - says so with
+``@pytest.mark.storage("guarded")``; one that does not depend on the engine
+at all (the AEAD vectors, the docs) with ``@pytest.mark.storage("any")``,
+which runs it once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+import memsafe
+
+ENGINES = ("guarded", "sealed")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "storage(*engines): run only over these storage engines "
+        "('guarded', 'sealed'), or once ('any')",
+    )
+
+
+def _engines_for(item: pytest.Function | pytest.Item) -> tuple[str, ...]:
+    marker = item.get_closest_marker("storage")
+    if marker is None:
+        return ENGINES
+    if marker.args == ("any",):
+        return ("any",)
+    return tuple(marker.args)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "storage" not in metafunc.fixturenames:
+        return
+    metafunc.parametrize(
+        "storage", _engines_for(metafunc.definition), indirect=True
+    )
+
+
+@pytest.fixture(autouse=True)
+def storage(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The storage engine this run of the test uses (also the default)."""
+    engine = getattr(request, "param", "guarded")
+    if engine == "any":
+        engine = "guarded"
+    before = memsafe.get_default_storage()
+    saved_env = os.environ.get("MEMSAFE_STORAGE")
+    memsafe.set_default_storage(engine)
+    os.environ["MEMSAFE_STORAGE"] = engine
+    try:
+        yield engine
+    finally:
+        memsafe.set_default_storage(before)
+        if saved_env is None:
+            os.environ.pop("MEMSAFE_STORAGE", None)
+        else:
+            os.environ["MEMSAFE_STORAGE"] = saved_env
