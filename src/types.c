@@ -67,18 +67,18 @@ static PyMethodDef secretbytes_methods[] = {
      "where a window's view will do."},
     {"random", (PyCFunction)(void (*)(void))ms_ingest_random,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "random(n, /, *, storage=None)\n--\n\nn bytes from the OS CSPRNG, "
+     "random($type, n, /, *, storage=None)\n--\n\nn bytes from the OS CSPRNG, "
      "written straight into secret memory."},
     {"from_fd", (PyCFunction)(void (*)(void))ms_ingest_from_fd,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_fd(fd, size=None, *, max_size=1048576, storage=None)\n--\n\n"
+     "from_fd($type, fd, size=None, *, max_size=1048576, storage=None)\n--\n\n"
      "Read from a file descriptor straight into secret memory: until end "
      "of file, or exactly size bytes (EOFError if the file ends first).  "
      "More than max_size bytes (None: no limit) is a ValueError, and the "
      "partial secret is wiped."},
     {"from_file", (PyCFunction)(void (*)(void))ms_ingest_from_file,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_file(path, /, *, max_size=1048576, storage=None)\n--\n\n"
+     "from_file($type, path, /, *, max_size=1048576, storage=None)\n--\n\n"
      "Read a whole file straight into secret memory.  A file larger than "
      "max_size bytes (None: no limit) is a ValueError, and the partial "
      "secret is wiped."},
@@ -95,7 +95,7 @@ static PyMethodDef secretstr_methods[] = {
      "fails changes nothing."},
     {"getpass", (PyCFunction)(void (*)(void))ms_ingest_getpass,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "getpass(prompt='Password: ', *, max_size=65536, storage=None)\n--\n\n"
+     "getpass($type, prompt='Password: ', *, max_size=65536, storage=None)\n--\n\n"
      "Read a line from the terminal with echo off, straight into secret "
      "memory.  Without a terminal the line is read through sys.stdin (with "
      "getpass.GetPassWarning), so input already buffered there is not "

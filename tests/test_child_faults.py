@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import signal
 
+import pytest
 from helpers import not_sanitized, posix_only, run_child
 
-pytestmark = [posix_only, not_sanitized]
+# Guard pages, no-access pages and the canary are the guarded engine's;
+# the sealed engine's integrity checks are in test_sealed.py.
+pytestmark = [posix_only, not_sanitized, pytest.mark.storage("guarded")]
 
 
 def test_read_outside_window_segfaults() -> None:

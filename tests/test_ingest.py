@@ -46,18 +46,26 @@ def window_sha256(secret: memsafe.Secret) -> bytes:
 
 
 def assert_hardened(secret: memsafe.Secret) -> None:
-    """Locked, dump-excluded, wiped-on-fork and no-access, per the kernel."""
+    """Locked, dump-excluded, wiped-on-fork and at rest, per the kernel:
+    a guarded secret's data pages are no-access outside windows, a sealed
+    secret's arena holds it (as ciphertext) and no plaintext exists."""
     assert secret.locked is True
     info = secret._region_info()
-    m = _kernel.mapping_at(info["data"])
-    assert m is not None, "data pages are not mapped"
-    assert m.covers(info["data"] + info["data_len"] - 1)
+    start = helpers.pages_of(secret)
+    size = info["data_len"] if info["storage"] == "guarded" else info["arena_len"]
+    m = _kernel.mapping_at(start)
+    assert m is not None, "secret pages are not mapped"
+    assert m.covers(start + size - 1)
     assert {"lo", "dd"} <= m.vmflags, m.vmflags
     assert "wf" in m.vmflags or "dc" in m.vmflags, m.vmflags
-    assert m.perms in ("---p", "---s"), m.perms
-    with secret.read():
-        assert _kernel.perms_at(info["data"]) in ("r--p", "r--s")
-    assert _kernel.perms_at(info["data"]) in ("---p", "---s")
+    assert helpers.at_rest(secret)
+    if info["storage"] == "guarded":
+        with secret.read():
+            assert _kernel.perms_at(start) in ("r--p", "r--s")
+    else:
+        with secret.read():
+            assert not helpers.at_rest(secret)
+    assert helpers.at_rest(secret)
 
 
 def pipe_with(data: bytes, *, close: bool = True) -> tuple[int, int]:
@@ -109,6 +117,15 @@ def vmlck_kb() -> int:
     return int(value.split()[0])
 
 
+def pool_use() -> tuple[int, int, int]:
+    """Live sealed slots (cipher, window) and registered mappings that are
+    not pool arenas: what a failed ingestion must give back.  (Arenas
+    themselves stay, by design: they are pooled.)"""
+    st = memsafe._memsafe._stats()
+    other = st["mappings"] - st["cipher_arenas"] - st["window_arenas"]
+    return st["cipher_slots"], st["window_slots"], other
+
+
 class Footprint:
     """Process resources a failed ingestion must not leave behind."""
 
@@ -117,6 +134,13 @@ class Footprint:
         self.fds = open_fds()
         self.maps = mapping_count()
         self.vmlck = vmlck_kb()
+        self.arenas = self._arenas()
+        self.pool = pool_use()
+
+    @staticmethod
+    def _arenas() -> int:
+        st = memsafe._memsafe._stats()
+        return int(st["cipher_arenas"] + st["window_arenas"])
 
     def assert_unchanged(self) -> None:
         gc.collect()
@@ -125,6 +149,9 @@ class Footprint:
             # ASan makes mlock a no-op and valgrind maps memory of its own
             # at will: only the descriptors can be compared there.
             return
+        assert pool_use() == self.pool
+        if self._arenas() != self.arenas:
+            return  # a new pool arena (kept for later secrets) maps pages
         assert vmlck_kb() == self.vmlck
         assert mapping_count() == self.maps
 
@@ -280,7 +307,7 @@ def test_from_file_big_file_crosses_growth(tmp_path: pathlib.Path) -> None:
     # 5 MB: the scratch region starts at one page and doubles about 11 times.
     data = os.urandom(5 * 1024 * 1024 + 123)
     path = file_with(tmp_path, data)
-    k = SecretBytes.from_file(path)
+    k = SecretBytes.from_file(path, max_size=None)
     assert len(k) == len(data)
     assert window_sha256(k) == hashlib.sha256(path.read_bytes()).digest()
 
@@ -426,11 +453,11 @@ def test_from_fd_big_file_roundtrip(tmp_path: pathlib.Path) -> None:
     path = file_with(tmp_path, data)
     expect = hashlib.sha256(path.read_bytes()).digest()
     with open(path, "rb", buffering=0) as f:
-        k = SecretBytes.from_fd(f.fileno())
+        k = SecretBytes.from_fd(f.fileno(), max_size=len(data))
     assert len(k) == len(data)
     assert window_sha256(k) == expect
     with open(path, "rb", buffering=0) as f:
-        k2 = SecretBytes.from_fd(f.fileno(), size=len(data))
+        k2 = SecretBytes.from_fd(f.fileno(), size=len(data), max_size=None)
     assert window_sha256(k2) == expect
     assert k == k2
 
@@ -519,9 +546,11 @@ def test_from_fd_huge_size_is_memoryerror() -> None:
     r, _ = pipe_with(b"x")
     try:
         with pytest.raises((MemoryError, ValueError)):
-            SecretBytes.from_fd(r, size=2**80)
+            SecretBytes.from_fd(r, size=2**80, max_size=None)
         with pytest.raises(MemoryError):
-            SecretBytes.from_fd(r, size=2**62)
+            SecretBytes.from_fd(r, size=2**62, max_size=None)
+        with pytest.raises(ValueError, match="max_size"):
+            SecretBytes.from_fd(r, size=2**62)  # beyond the default limit
     finally:
         os.close(r)
 
@@ -585,3 +614,53 @@ def test_from_fd_signal_handler_exception_propagates(
         os.close(r)
         os.close(w)
     footprint.assert_unchanged()
+
+
+# ---- max_size: a key file never needs more; /dev/zero must not eat RAM ---
+
+
+def test_default_limits_are_documented_values() -> None:
+    import inspect
+
+    assert "max_size=1048576" in str(inspect.signature(SecretBytes.from_file))
+    assert "max_size=1048576" in str(inspect.signature(SecretBytes.from_fd))
+    assert "max_size=65536" in str(inspect.signature(memsafe.SecretStr.getpass))
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_dev_zero_stops_at_the_limit(footprint: Footprint) -> None:
+    """/dev/zero is endless: the read stops one byte past max_size, raises
+    ValueError, and leaves nothing behind (the partial secret is wiped)."""
+    for limit in (0, 1, 4096, 100_000):
+        with pytest.raises(ValueError, match=f"max_size={limit} "):
+            SecretBytes.from_file("/dev/zero", max_size=limit)
+    with pytest.raises(ValueError, match="max_size=1048576"):
+        SecretBytes.from_file("/dev/zero")  # the default limit
+    footprint.assert_unchanged()
+
+
+def test_limit_is_inclusive(tmp_path: pathlib.Path) -> None:
+    data = os.urandom(5000)
+    path = file_with(tmp_path, data)
+    assert SecretBytes.from_file(path, max_size=5000).read(bytes) == data
+    with pytest.raises(ValueError, match="max_size=4999"):
+        SecretBytes.from_file(path, max_size=4999)
+    r, _ = pipe_with(data)
+    try:
+        with pytest.raises(ValueError, match="max_size=100"):
+            SecretBytes.from_fd(r, max_size=100)
+    finally:
+        os.close(r)
+    r, _ = pipe_with(data)
+    try:
+        with pytest.raises(ValueError, match="larger than max_size"):
+            SecretBytes.from_fd(r, size=5000, max_size=10)
+        assert SecretBytes.from_fd(r, size=5000, max_size=5000).read(bytes) == data
+    finally:
+        os.close(r)
+
+
+@pytest.mark.parametrize("bad", [-1, "10", 1.5, True])
+def test_bad_max_size(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        SecretBytes.from_file("/dev/null", max_size=bad)  # type: ignore[arg-type]

@@ -8,7 +8,8 @@ from helpers import linux_only, not_sanitized
 import memsafe
 from memsafe import _kernel
 
-pytestmark = linux_only
+# The guarded engine's pages; the sealed engine's arenas: test_sealed.py.
+pytestmark = [linux_only, pytest.mark.storage("guarded")]
 
 
 def data_mapping(secret: memsafe.Secret) -> _kernel.Mapping:

@@ -24,7 +24,10 @@ import pytest
 
 import memsafe
 
-pytestmark = pytest.mark.skipif(sys.platform != "win32", reason="Windows only")
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "win32", reason="Windows only"),
+    pytest.mark.storage("guarded"),
+]
 
 PAGE_NOACCESS = 0x01
 PAGE_READONLY = 0x02

@@ -177,17 +177,18 @@ static void arena_destroy(ms_pool *p, ms_arena *a)
     free(a);
 }
 
-/* Whether an arena may take a secret under this lock mode: pass 0 looks
- * at locked arenas only, pass 1 (MS_LOCK_TRY, or none locked) at any. */
+/* Whether an arena may take a secret under this lock mode.  Pass 0 looks
+ * for an arena locked as the mode asks (locked; unlocked under 'off');
+ * pass 1 settles for any arena where the mode allows it: 'off' takes a
+ * locked one as well, 'warn' an unlocked one (rather than making a new
+ * arena that would fail to lock again), 'strict' never. */
 static int acceptable(const ms_arena *a, ms_lockmode mode, int pass)
 {
     if (a->nfree == 0) {
         return 0;
     }
-    if (mode == MS_LOCK_SKIP || a->map.locked) {
-        return 1;
-    }
-    return mode == MS_LOCK_TRY && pass == 1;
+    int wanted = mode == MS_LOCK_SKIP ? !a->map.locked : a->map.locked;
+    return wanted || (pass == 1 && mode != MS_LOCK_REQUIRED);
 }
 
 /* A uniformly random acceptable arena of the class (reservoir sampling),

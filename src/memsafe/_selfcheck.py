@@ -20,7 +20,9 @@ from memsafe._memsafe import (
     LockWarning,
     MemSafe,
     _features,
+    _stats,
     get_lock_policy,
+    get_secretmem,
     set_lock_policy,
 )
 
@@ -47,24 +49,33 @@ def _size(n: int) -> str:
     return f"{n // 1024} KiB" if n >= 1024 else f"{n} B"
 
 
-def _probe_secret() -> MemSafe:
+def _probe_secret(storage: str = "guarded", data: bytes | None = None) -> MemSafe:
     """A small secret created under 'warn' so a lock failure is observable."""
     previous = get_lock_policy()
     set_lock_policy("warn")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LockWarning)
-            return MemSafe(32)
+            if data is None:
+                return MemSafe(32, storage=storage)
+            return MemSafe(data, storage=storage)
     finally:
         set_lock_policy(previous)
 
 
 def _flag_check(
-    name: str, flags: frozenset[str], flag: str, how: str, extra: str = ""
+    name: str,
+    flags: frozenset[str],
+    flag: str,
+    how: str,
+    extra: str = "",
+    where: str = "the data pages",
 ) -> Check:
-    if flag in flags:
-        return Check(name, OK, f"{how}: VmFlags '{flag}' on the data pages{extra}")
-    return Check(name, MISSING, f"{how}: VmFlags lack '{flag}'{extra}")
+    wanted = flag.split("|")
+    hit = next((f for f in wanted if f in flags), None)
+    if hit is not None:
+        return Check(name, OK, f"{how}: VmFlags '{hit}' on {where}{extra}")
+    return Check(name, MISSING, f"{how}: VmFlags of {where} lack '{flag}'{extra}")
 
 
 def _window_check(secret: MemSafe, data: int) -> Check:
@@ -74,10 +85,21 @@ def _window_check(secret: MemSafe, data: int) -> Check:
     with secret.write():
         seen.append(_kernel.perms_at(data))
     seen.append(_kernel.perms_at(data))
-    expected = ["---p", "r--p", "rw-p", "---p"]
+    kind = "s" if secret._region_info()["secretmem"] else "p"  # shared: secretmem
+    expected = [f"---{kind}", f"r--{kind}", f"rw-{kind}", f"---{kind}"]
     detail = " -> ".join(str(s) for s in seen)
     status = OK if seen == expected else MISSING
     return Check("no-access outside windows", status, f"data pages {detail}")
+
+
+def _huge_check(info: dict[str, int], flags: frozenset[str]) -> Check:
+    if info["secretmem"]:
+        return Check(
+            "no transparent huge pages",
+            OK,
+            "memfd_secret pages are never huge pages (nor migrated)",
+        )
+    return _flag_check("no transparent huge pages", flags, "nh", "MADV_NOHUGEPAGE")
 
 
 def _guard_check(info: dict[str, int]) -> Check:
@@ -97,9 +119,11 @@ def _guard_check(info: dict[str, int]) -> Check:
     )
 
 
-def _fork_check(secret: MemSafe, features: dict[str, object]) -> Check:
+def _fork_check(
+    secret: MemSafe, features: dict[str, object], name: str = "fork children"
+) -> Check:
     if not hasattr(os, "fork"):
-        return Check("fork children", INFO, "no fork() on this OS")
+        return Check(name, INFO, "no fork() on this OS")
     pid = os.fork()
     if pid == 0:  # child: the inherited secret must refuse to open
         try:
@@ -113,7 +137,7 @@ def _fork_check(secret: MemSafe, features: dict[str, object]) -> Check:
     good = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     how = features["fork_mechanism"]
     return Check(
-        "fork children",
+        name,
         OK if good else MISSING,
         f"{how}; a fork child "
         + ("gets ValueError, no plaintext" if good else "could open the secret"),
@@ -121,7 +145,7 @@ def _fork_check(secret: MemSafe, features: dict[str, object]) -> Check:
 
 
 def _linux_checks(features: dict[str, object]) -> list[Check]:
-    secret = _probe_secret()
+    secret = _probe_secret("guarded")
     try:
         info = secret._region_info()
         mapping = _kernel.mapping_at(info["data"])
@@ -135,8 +159,15 @@ def _linux_checks(features: dict[str, object]) -> list[Check]:
             _guard_check(info),
             _flag_check("memory locking", flags, "lo", "mlock", limit),
             _flag_check("core-dump exclusion", flags, "dd", "MADV_DONTDUMP"),
-            _flag_check("wipe on fork", flags, "wf", "MADV_WIPEONFORK"),
-            _flag_check("no transparent huge pages", flags, "nh", "MADV_NOHUGEPAGE"),
+            _flag_check(
+                "wipe on fork",
+                flags,
+                "wf|dc",
+                "MADV_DONTFORK (memfd_secret)"
+                if info["secretmem"]
+                else str(features["fork_mechanism"]),
+            ),
+            _huge_check(info, flags),
             _fork_check(secret, features),
         ]
         data = info["data"]
@@ -151,20 +182,152 @@ def _linux_checks(features: dict[str, object]) -> list[Check]:
             + ("gone from /proc/self/maps" if gone else "STILL MAPPED"),
         )
     )
-    checks.append(
-        Check(
-            "memfd_secret",
-            INFO,
-            "offered by this kernel; not used by memsafe yet"
-            if features["secretmem_offered"]
-            else "not offered by this kernel",
-        )
-    )
+    checks.extend(_sealed_checks(features))
+    checks.extend(_secretmem_checks(features))
     return checks
 
 
+def _read_mem(addr: int, size: int) -> bytes | None:
+    """size bytes at addr through /proc/self/mem (None if refused)."""
+    try:
+        fd = os.open("/proc/self/mem", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.pread(fd, size, addr)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _sealed_checks(features: dict[str, object]) -> list[Check]:
+    """The sealed engine: ciphertext at rest, the split key, arena pages."""
+    marker = b"memsafe self-check sealed probe!"
+    secret = _probe_secret("sealed", marker)
+    try:
+        info = secret._region_info()
+        stats = _stats()
+        mapping = _kernel.mapping_at(info["arena"])
+        flags = mapping.vmflags if mapping else frozenset()
+        at_rest = _read_mem(info["slot"], info["slot_len"])
+        hidden = at_rest is None and bool(info["secretmem"])
+        sealed_ok = info["plaintext"] == 0 and (
+            hidden or (at_rest is not None and marker not in at_rest)
+        )
+        inside = secret.read(bytes) == marker
+        where = "the sealed arenas"
+        key_ready = stats["key_ready_secretmem" if info["secretmem"] else "key_ready"]
+        checks = [
+            Check(
+                "sealed: encrypted at rest",
+                OK if sealed_ok and inside else MISSING,
+                (
+                    "ChaCha20-Poly1305 ciphertext in the slot, no plaintext "
+                    "outside windows ("
+                    + (
+                        "memfd_secret: even /proc/self/mem cannot read the slot"
+                        if hidden
+                        else "read back through /proc/self/mem"
+                    )
+                    + ")"
+                )
+                if sealed_ok and inside
+                else "plaintext found at rest, or the window did not open",
+            ),
+            Check(
+                "sealed: process key split",
+                OK if key_ready else MISSING,
+                "key = left XOR H(right), two fenced locked no-dump regions"
+                if stats["key_ready"]
+                else "the key halves are not in place (or not locked)",
+            ),
+            _flag_check("sealed: arenas locked", flags, "lo", "mlock", "", where),
+            _flag_check(
+                "sealed: arenas excluded from dumps",
+                flags,
+                "dd",
+                "MADV_DONTDUMP",
+                "",
+                where,
+            ),
+            _flag_check(
+                "sealed: arenas wiped on fork",
+                flags,
+                "wf|dc",
+                str(features["fork_mechanism"]),
+                "",
+                where,
+            ),
+            _huge_check(info, flags)
+            if info["secretmem"]
+            else _flag_check(
+                "sealed: no transparent huge pages",
+                flags,
+                "nh",
+                "MADV_NOHUGEPAGE",
+                "",
+                where,
+            ),
+            _fork_check(secret, features, "sealed: fork children"),
+        ]
+    finally:
+        secret.close()
+    return checks
+
+
+def _secretmem_checks(features: dict[str, object]) -> list[Check]:
+    """memfd_secret: offered by the kernel, used by memsafe, or off."""
+    mode = get_secretmem()
+    offered = bool(features["secretmem_offered"])
+    if mode == "off":
+        return [
+            Check(
+                "memfd_secret",
+                INFO,
+                "offered by this kernel but off (memsafe.set_secretmem('prefer') "
+                "or MEMSAFE_SECRETMEM=prefer hides secret pages from the kernel "
+                "itself)"
+                if offered
+                else "not offered by this kernel (Linux 5.14+, secretmem enabled)",
+            )
+        ]
+    if not offered:
+        return [
+            Check(
+                "memfd_secret",
+                MISSING if mode == "require" else INFO,
+                f"mode '{mode}', but this kernel does not offer it"
+                + ("" if mode == "require" else ": ordinary locked pages are used"),
+            )
+        ]
+    probe = _probe_secret("guarded")
+    try:
+        info = probe._region_info()
+        mapping = _kernel.mapping_at(info["data"])
+        path = mapping.path if mapping else ""
+        hidden = _read_mem(info["secret"], info["len"]) is None
+        used = bool(info["secretmem"]) and "secretmem" in path and hidden
+    finally:
+        probe.close()
+    return [
+        Check(
+            "memfd_secret",
+            OK if used else MISSING,
+            f"mode '{mode}': secret pages are {path or '?'}; /proc/self/mem "
+            + ("cannot read them" if hidden else "CAN read them"),
+        ),
+        Check(
+            "hibernation",
+            INFO,
+            "WARNING: while memfd_secret memory exists the kernel refuses to "
+            "hibernate (suspend to disk) the whole system",
+        ),
+    ]
+
+
 def _other_checks(features: dict[str, object]) -> list[Check]:
-    secret = _probe_secret()
+    secret = _probe_secret("guarded")
     try:
         locked = secret.locked
         checks = [
@@ -210,6 +373,7 @@ def _report(checks: list[Check]) -> dict[str, object]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "lock_policy": get_lock_policy(),
+        "secretmem": get_secretmem(),
         "features": _features(),
         "checks": [asdict(c) for c in checks],
         "ok": all(c.status != MISSING for c in checks),
