@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Run the memsafe benchmarks: print a table, write JSON and a PNG chart.
 
-    python3 benchmarks/run.py            # full run (about 2-3 minutes)
-    python3 benchmarks/run.py --quick    # smoke run, writes nothing to docs/
+    python3 benchmarks/run.py                 # full run (about 75 seconds)
+    python3 benchmarks/run.py --quick         # smoke run (a few seconds)
+    python3 benchmarks/run.py --update-docs   # full run, then publish it in docs/
 
 By default the first run creates benchmarks/.venv with this interpreter,
 installs memsafe from this checkout and matplotlib into it (again whenever
@@ -12,9 +13,11 @@ matplotlib the PNG is skipped).  The C baselines are built with the system C
 compiler; libsodium-dev is installed with apt-get when missing and running
 as root (--no-install: never install; the libsodium rows are then skipped).
 
-Results: docs/benchmarks.json, docs/benchmarks.png and the results block of
-docs/benchmarks.md (--out-dir elsewhere).  See docs/benchmarks.md for what
-each figure means.
+Results: benchmarks.json, benchmarks.png and benchmarks.txt (the table) in
+benchmarks/results/ (ignored by git; --out-dir DIR elsewhere), so a run leaves
+the checkout as it was.  Only --update-docs rewrites the tracked
+docs/benchmarks.json, docs/benchmarks.png and the results block of
+docs/benchmarks.md.  See docs/benchmarks.md for what each figure means.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 VENV = HERE / ".venv"
+RESULTS = HERE / "results"
+DOCS = REPO / "docs"
 VENV_MARK = "MEMSAFE_BENCH_IN_VENV"
 
 # ---- bootstrap ---------------------------------------------------------
@@ -500,14 +505,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="3 repetitions, short batches, small counts; writes "
-        "nothing unless --out-dir is given",
+        help="3 repetitions, short batches, small counts (a smoke run)",
     )
     p.add_argument("--reps", type=int, help="repetitions (default 11)")
     p.add_argument(
         "--out-dir",
         type=Path,
-        help="where to write benchmarks.json/.png (default docs/)",
+        default=RESULTS,
+        help="where to write benchmarks.json, .png and .txt "
+        "(default benchmarks/results/, ignored by git)",
+    )
+    p.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="also rewrite the tracked docs/benchmarks.json, "
+        "docs/benchmarks.png and the results block of docs/benchmarks.md",
     )
     p.add_argument(
         "--no-venv", action="store_true", help="use this interpreter as it is"
@@ -520,7 +532,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="window,alloc,throughput,memory,scale,concurrency,syscalls",
         help="comma-separated subset of sections",
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.update_docs and args.quick:
+        p.error("--update-docs publishes a full run: drop --quick")
+    return args
 
 
 def main(argv: list[str]) -> int:
@@ -544,7 +559,6 @@ def main(argv: list[str]) -> int:
     reps = args.reps or (3 if args.quick else 11)
     batch_s = 0.02 if args.quick else 0.1
     counts = [1000, 10000]
-    out_dir = args.out_dir or (None if args.quick else REPO / "docs")
 
     build_dir = Path(tempfile.mkdtemp(prefix="memsafe-bench-"))
     try:
@@ -627,8 +641,7 @@ def main(argv: list[str]) -> int:
         doc["elapsed_s"] = time.monotonic() - t_start
         text = table(doc)
         print(text)
-        if out_dir is not None:
-            write_outputs(doc, text, out_dir)
+        publish(doc, text, args)
     finally:
         shutil.rmtree(build_dir, ignore_errors=True)
     return 0
@@ -678,22 +691,45 @@ def concurrency(
     return dict(sec.as_dict())
 
 
-def write_outputs(doc: dict[str, Any], text: str, out_dir: Path) -> None:
-    """JSON, PNG and the results block of benchmarks.md."""
+def publish(doc: dict[str, Any], text: str, args: argparse.Namespace) -> None:
+    """Write the results to args.out_dir; with --update-docs also to docs/."""
+    png = write_results(doc, text, args.out_dir)
+    if args.update_docs:
+        update_docs(doc, text, DOCS, png)
+
+
+def write_results(doc: dict[str, Any], text: str, out_dir: Path) -> Path | None:
+    """benchmarks.json, benchmarks.txt and benchmarks.png in out_dir; returns
+    the PNG's path, or None without matplotlib."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "benchmarks.json").write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"bench: wrote {out_dir / 'benchmarks.json'}", file=sys.stderr)
+    (out_dir / "benchmarks.txt").write_text(text + "\n")
+    print(
+        f"bench: wrote {out_dir / 'benchmarks.json'}, benchmarks.txt", file=sys.stderr
+    )
     try:
         import chart
-
-        chart.draw(doc, out_dir / "benchmarks.png")
-        print(f"bench: wrote {out_dir / 'benchmarks.png'}", file=sys.stderr)
     except ImportError:
         print(
             "bench: matplotlib not installed: no PNG (pip install matplotlib)",
             file=sys.stderr,
         )
-    md = out_dir / "benchmarks.md"
+        return None
+    png = out_dir / "benchmarks.png"
+    chart.draw(doc, png)
+    print(f"bench: wrote {png}", file=sys.stderr)
+    return png
+
+
+def update_docs(doc: dict[str, Any], text: str, docs: Path, png: Path | None) -> None:
+    """The tracked copies: docs/benchmarks.json, docs/benchmarks.png (when a
+    PNG was drawn) and the results block of docs/benchmarks.md."""
+    (docs / "benchmarks.json").write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"bench: updated {docs / 'benchmarks.json'}", file=sys.stderr)
+    if png is not None:
+        shutil.copyfile(png, docs / "benchmarks.png")
+        print(f"bench: updated {docs / 'benchmarks.png'}", file=sys.stderr)
+    md = docs / "benchmarks.md"
     begin, end = "<!-- results:begin -->", "<!-- results:end -->"
     if md.exists():
         s = md.read_text()
