@@ -19,6 +19,7 @@ COMMON_SOURCES = [
     "src/window.c",
     "src/ingest.c",
     "src/text.c",
+    "src/harden.c",
     "src/core/region.c",
     "src/core/scrub.c",
 ]

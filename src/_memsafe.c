@@ -109,6 +109,7 @@ static PyMethodDef module_methods[] = {
     {"get_lock_policy", (PyCFunction)mod_get_lock_policy, METH_NOARGS,
      get_lock_policy_doc},
     {"_features", (PyCFunction)mod_features, METH_NOARGS, features_doc},
+    {"harden", (PyCFunction)ms_py_harden, METH_NOARGS, ms_py_harden_doc},
     {NULL, NULL, 0, NULL}
 };
 

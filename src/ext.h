@@ -96,4 +96,8 @@ Py_ssize_t ms_utf8_count(const unsigned char *p, size_t n);
 int ms_utf8_validate(const unsigned char *p, size_t n, size_t *bad_offset);
 int ms_utf8_equal_ct(const unsigned char *p, size_t n, PyObject *str);
 
+/* harden.c: memsafe.harden() (module_methods in _memsafe.c) */
+extern const char ms_py_harden_doc[];
+PyObject *ms_py_harden(PyObject *module, PyObject *unused);
+
 #endif /* MEMSAFE_EXT_H */

@@ -29,6 +29,7 @@ from memsafe._memsafe import (
     Window,
     compare_digest,
     get_lock_policy,
+    harden,
     set_lock_policy,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "__version__",
     "compare_digest",
     "get_lock_policy",
+    "harden",
     "set_lock_policy",
 ]
 
