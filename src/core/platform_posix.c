@@ -767,9 +767,9 @@ void ms_mutex_unlock(ms_mutex *m)
 #include <sys/prctl.h>
 #endif
 #if defined(__APPLE__)
+#include <sys/types.h>
 #include <sys/ptrace.h>
 #include <sys/sysctl.h>
-#include <sys/types.h>
 #endif
 
 static void measure_ok(ms_harden_measure *m)
