@@ -46,9 +46,16 @@ static int put(PyObject *dict, const char *key, PyObject *value)
     return rc;
 }
 
+/* The reasons are ASCII but for the system's message: strerror in the C
+ * locale (Python leaves LC_MESSAGES alone) or FormatMessageA in the ANSI
+ * code page. */
 static PyObject *why_text(const char *why)
 {
+#ifdef _WIN32
+    return PyUnicode_DecodeMBCS(why, (Py_ssize_t)strlen(why), "replace");
+#else
     return PyUnicode_DecodeUTF8(why, (Py_ssize_t)strlen(why), "replace");
+#endif
 }
 
 static int put_measure(PyObject *dict, const char *key,
