@@ -369,13 +369,18 @@ class Target:
         return report
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        with contextlib.suppress(ChildProcessError):
-            self.proc.wait(timeout=DEADLINE)
+        # End of input ends the target normally, so that coverage builds
+        # write their data; kill it only if it does not end.
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
-                f.close()
+                with contextlib.suppress(OSError):
+                    f.close()
+        with contextlib.suppress(ChildProcessError):
+            try:
+                self.proc.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=DEADLINE)
         self.stderr.close()
 
 
