@@ -22,6 +22,7 @@ COMMON_SOURCES = [
     "src/text.c",
     "src/config.c",
     "src/errors.c",
+    "src/harden.c",
     # The core: C with no Python in it (src/core/store.h is its interface).
     "src/core/store.c",
     "src/core/region.c",

@@ -10,6 +10,7 @@
 #include "core/registry.h"
 #include "core/scrub.h"
 #include "errors.h"
+#include "harden.h"
 #include "secret.h"
 
 static int os_ready = 0;
@@ -211,6 +212,7 @@ static PyMethodDef module_methods[] = {
     {"purge", (PyCFunction)mod_purge, METH_NOARGS, purge_doc},
     {"_stats", (PyCFunction)mod_stats, METH_NOARGS, stats_doc},
     {"_features", (PyCFunction)mod_features, METH_NOARGS, features_doc},
+    {"harden", (PyCFunction)ms_py_harden, METH_NOARGS, ms_py_harden_doc},
     {NULL, NULL, 0, NULL}
 };
 

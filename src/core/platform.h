@@ -166,4 +166,48 @@ void ms_mutex_unlock(ms_mutex *m);
 /* Give the processor to another thread (spin loops). */
 void ms_mutex_yield(void);
 
+/* ==== process hardening (memsafe.harden) ================================
+ *
+ * Process-wide measures against other processes and crash dumps, one
+ * implementation per OS family at the end of platform_posix.c and
+ * platform_win.c.  Every measure is in the report on every OS, so that the
+ * report has the same fields everywhere: a measure this OS does not have is
+ * "not applied" with the reason.  A measure counts as applied only when the
+ * call succeeded and, where the OS can say, reading the state back shows it
+ * in place.  Calling ms_os_harden_process again re-applies everything and is
+ * harmless. */
+
+#define MS_HARDEN_WHY_MAX 256
+
+typedef struct {
+    int applied;                 /* 1: in place; 0: not (why says why) */
+    char why[MS_HARDEN_WHY_MAX]; /* "" when applied */
+} ms_harden_measure;
+
+typedef struct {
+    ms_harden_measure not_dumpable;    /* Linux prctl(PR_SET_DUMPABLE, 0) */
+    ms_harden_measure deny_attach;     /* macOS ptrace(PT_DENY_ATTACH) */
+    ms_harden_measure core_limit_zero; /* POSIX RLIMIT_CORE soft = hard = 0 */
+    ms_harden_measure process_dacl;    /* Windows: others may not open us */
+    ms_harden_measure no_crash_dialog; /* Windows SEM_NOGPFAULTERRORBOX */
+    ms_harden_measure wer_no_heap;     /* Windows WER_FAULT_REPORTING_FLAG_NOHEAP */
+} ms_harden_report;
+
+/* Whether a debugger is attached to this process now. */
+typedef struct {
+    int known;        /* 0: could not tell (why says why) */
+    int attached;     /* 1: a debugger or tracer is attached */
+    long tracer_pid;  /* Linux: TracerPid; 0 where the OS does not say */
+    char why[MS_HARDEN_WHY_MAX];
+} ms_debugger_state;
+
+/* Apply every measure this OS has and fill in *r; returns the number of
+ * measures this OS has that are not in place (0: all applied). */
+int ms_os_harden_process(ms_harden_report *r);
+
+/* Fill in *d; returns 0, or -1 when it could not tell (d->known == 0). */
+int ms_os_debugger_attached(ms_debugger_state *d);
+
+/* ==== end of process hardening ========================================= */
+
 #endif /* MEMSAFE_PLATFORM_H */

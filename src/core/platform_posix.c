@@ -929,3 +929,261 @@ void ms_mutex_yield(void)
 {
     (void)sched_yield();
 }
+/* ==== process hardening (memsafe.harden) ================================
+ *
+ * ms_os_harden_process and ms_os_debugger_attached (platform.h).
+ *
+ * Linux: prctl(PR_SET_DUMPABLE, 0), read back with PR_GET_DUMPABLE.  A
+ *   non-dumpable process refuses ptrace attaches and /proc/PID/mem,
+ *   /proc/PID/environ, process_vm_readv... to every process without
+ *   CAP_SYS_PTRACE (same uid included), and the kernel writes no core of
+ *   it.  Root (CAP_SYS_PTRACE) still reads it.
+ * macOS: ptrace(PT_DENY_ATTACH): later ptrace attaches fail.  If a debugger
+ *   is already attached, PT_DENY_ATTACH ends the process (status ENOTSUP),
+ *   so then it is not called and the report says why.
+ * Both: RLIMIT_CORE soft and hard 0 (read back), so that no core is written
+ *   and the limit cannot be raised again without privilege.
+ * Debugger: Linux TracerPid in /proc/self/status; macOS P_TRACED from
+ *   sysctl(KERN_PROC_PID).  Other POSIX systems: reported as unknown.
+ */
+#include <stdlib.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+#if defined(__APPLE__)
+#include <sys/types.h>
+#include <sys/ptrace.h>
+#include <sys/sysctl.h>
+#endif
+
+static void measure_ok(ms_harden_measure *m)
+{
+    m->applied = 1;
+    m->why[0] = '\0';
+}
+
+static void measure_not(ms_harden_measure *m, const char *why)
+{
+    m->applied = 0;
+    (void)snprintf(m->why, sizeof(m->why), "%s", why);
+}
+
+/* "OP failed: <strerror> (errno N)" */
+static void measure_failed(ms_harden_measure *m, const char *op, int code)
+{
+    char text[128];
+    ms_oserr e = {code, 0, op};
+    ms_os_describe(&e, text, sizeof(text));
+    m->applied = 0;
+    (void)snprintf(m->why, sizeof(m->why), "%s failed: %s (errno %d)", op,
+                   text, code);
+}
+
+static int harden_dumpable(ms_harden_measure *m)
+{
+#if defined(__linux__)
+    if (FAULT("prctl(PR_SET_DUMPABLE)", -1,
+              prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL)) != 0) {
+        measure_failed(m, "prctl(PR_SET_DUMPABLE, 0)", errno);
+        return 1;
+    }
+    int now = FAULT("prctl(PR_GET_DUMPABLE)", -1,
+                    prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL));
+    if (now < 0) {
+        measure_failed(m, "prctl(PR_GET_DUMPABLE)", errno);
+        return 1;
+    }
+    if (now != 0) {
+        (void)snprintf(m->why, sizeof(m->why),
+                       "prctl(PR_SET_DUMPABLE, 0) succeeded but "
+                       "PR_GET_DUMPABLE still says %d",
+                       now);
+        m->applied = 0;
+        return 1;
+    }
+    measure_ok(m);
+    return 0;
+#elif defined(__APPLE__)
+    measure_not(m, "Linux only (prctl PR_SET_DUMPABLE); macOS has "
+                   "deny_attach instead");
+    return 0;
+#else
+    measure_not(m, "Linux only (prctl PR_SET_DUMPABLE); not implemented on "
+                   "this OS");
+    return 0;
+#endif
+}
+
+static int harden_core_limit(ms_harden_measure *m)
+{
+    struct rlimit rl;
+    rl.rlim_cur = 0;
+    rl.rlim_max = 0;
+    if (FAULT("setrlimit(RLIMIT_CORE)", -1, setrlimit(RLIMIT_CORE, &rl)) !=
+        0) {
+        measure_failed(m, "setrlimit(RLIMIT_CORE, 0)", errno);
+        return 1;
+    }
+    if (FAULT("getrlimit(RLIMIT_CORE)", -1, getrlimit(RLIMIT_CORE, &rl)) !=
+        0) {
+        measure_failed(m, "getrlimit(RLIMIT_CORE)", errno);
+        return 1;
+    }
+    if (rl.rlim_cur != 0 || rl.rlim_max != 0) {
+        measure_not(m, "setrlimit(RLIMIT_CORE, 0) succeeded but "
+                       "getrlimit does not say 0");
+        return 1;
+    }
+    measure_ok(m);
+    return 0;
+}
+
+static int harden_deny_attach(ms_harden_measure *m)
+{
+#if defined(__APPLE__)
+    ms_debugger_state d;
+    if (ms_os_debugger_attached(&d) != 0) {
+        (void)snprintf(m->why, sizeof(m->why),
+                       "not applied: cannot tell whether a debugger is "
+                       "attached (%s), and PT_DENY_ATTACH would end a "
+                       "traced process",
+                       d.why);
+        m->applied = 0;
+        return 1;
+    }
+    if (d.attached) {
+        measure_not(m, "not applied: a debugger is attached, and "
+                       "PT_DENY_ATTACH would end the process");
+        return 1;
+    }
+    if (FAULT("ptrace(PT_DENY_ATTACH)", -1,
+              ptrace(PT_DENY_ATTACH, 0, 0, 0)) != 0) {
+        measure_failed(m, "ptrace(PT_DENY_ATTACH)", errno);
+        return 1;
+    }
+    measure_ok(m);
+    return 0;
+#elif defined(__linux__)
+    measure_not(m, "macOS only (ptrace PT_DENY_ATTACH); Linux has "
+                   "not_dumpable instead");
+    return 0;
+#else
+    measure_not(m, "macOS only (ptrace PT_DENY_ATTACH)");
+    return 0;
+#endif
+}
+
+int ms_os_harden_process(ms_harden_report *r)
+{
+    int missing = 0;
+    memset(r, 0, sizeof(*r));
+    missing += harden_dumpable(&r->not_dumpable);
+    missing += harden_deny_attach(&r->deny_attach);
+    missing += harden_core_limit(&r->core_limit_zero);
+    measure_not(&r->process_dacl, "Windows only (process DACL)");
+    measure_not(&r->no_crash_dialog,
+                "Windows only (SEM_NOGPFAULTERRORBOX); see core_limit_zero");
+    measure_not(&r->wer_no_heap, "Windows only (WerSetFlags)");
+    return missing;
+}
+
+static int debugger_unknown(ms_debugger_state *d, const char *op, int code)
+{
+    char text[128];
+    ms_oserr e = {code, 0, op};
+    ms_os_describe(&e, text, sizeof(text));
+    d->known = 0;
+    d->attached = 0;
+    d->tracer_pid = 0;
+    (void)snprintf(d->why, sizeof(d->why), "unknown: %s failed: %s (errno %d)",
+                   op, text, code);
+    return -1;
+}
+
+#if defined(__linux__)
+static int tracer_pid(ms_debugger_state *d)
+{
+    static const char path[] = "/proc/self/status";
+    static const char field[] = "\nTracerPid:";
+    char buf[8192];
+    size_t used = 0;
+    int fd = FAULT("open(/proc/self/status)", -1,
+                   open(path, O_RDONLY | O_CLOEXEC));
+    if (fd < 0) {
+        return debugger_unknown(d, "open(/proc/self/status)", errno);
+    }
+    while (used < sizeof(buf) - 1) {
+        ssize_t n = FAULT("read(/proc/self/status)", -1,
+                          read(fd, buf + used, sizeof(buf) - 1 - used));
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            int code = errno;
+            close(fd);
+            return debugger_unknown(d, "read(/proc/self/status)", code);
+        }
+        if (n == 0) {
+            break;
+        }
+        used += (size_t)n;
+    }
+    close(fd);
+    buf[used] = '\0';
+    const char *at = strstr(buf, field);
+    if (at == NULL) {
+        d->known = 0;
+        d->attached = 0;
+        d->tracer_pid = 0;
+        (void)snprintf(d->why, sizeof(d->why),
+                       "unknown: no TracerPid in /proc/self/status");
+        return -1;
+    }
+    at += sizeof(field) - 1;
+    char *end = NULL;
+    errno = 0;
+    long pid = strtol(at, &end, 10);
+    if (end == at || errno != 0 || pid < 0) {
+        d->known = 0;
+        d->attached = 0;
+        d->tracer_pid = 0;
+        (void)snprintf(d->why, sizeof(d->why),
+                       "unknown: unreadable TracerPid in /proc/self/status");
+        return -1;
+    }
+    d->known = 1;
+    d->attached = pid != 0;
+    d->tracer_pid = pid;
+    d->why[0] = '\0';
+    return 0;
+}
+#endif
+
+int ms_os_debugger_attached(ms_debugger_state *d)
+{
+    memset(d, 0, sizeof(*d));
+#if defined(__linux__)
+    return tracer_pid(d);
+#elif defined(__APPLE__)
+    int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)getpid()};
+    struct kinfo_proc info;
+    size_t size = sizeof(info);
+    memset(&info, 0, sizeof(info));
+    if (FAULT("sysctl(KERN_PROC_PID)", -1,
+              sysctl(mib, 4, &info, &size, NULL, 0)) != 0) {
+        return debugger_unknown(d, "sysctl(KERN_PROC_PID)", errno);
+    }
+    d->known = 1;
+    d->attached = (info.kp_proc.p_flag & P_TRACED) != 0;
+    d->tracer_pid = 0;
+    d->why[0] = '\0';
+    return 0;
+#else
+    d->known = 0;
+    (void)snprintf(d->why, sizeof(d->why),
+                   "unknown: no debugger check on this OS");
+    return -1;
+#endif
+}
+
+/* ==== end of process hardening ========================================= */

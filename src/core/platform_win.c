@@ -952,3 +952,303 @@ void ms_mutex_yield(void)
 {
     (void)SwitchToThread();
 }
+/* ==== process hardening (memsafe.harden) ================================
+ *
+ * ms_os_harden_process and ms_os_debugger_attached (platform.h).
+ *
+ * process_dacl: a protected DACL on this process (SetSecurityInfo on
+ *   GetCurrentProcess()) that grants this user and SYSTEM only SYNCHRONIZE,
+ *   PROCESS_TERMINATE and PROCESS_QUERY_LIMITED_INFORMATION - so a parent
+ *   can still wait for it and end it, Task Manager can list it - and denies
+ *   everything else by omission: PROCESS_VM_READ / VM_WRITE / VM_OPERATION
+ *   (ReadProcessMemory, WriteProcessMemory, MiniDumpWriteDump, debuggers),
+ *   PROCESS_CREATE_THREAD (DLL injection), PROCESS_DUP_HANDLE (which gives
+ *   the rest back), PROCESS_SET_INFORMATION, PROCESS_SUSPEND_RESUME.  An
+ *   OWNER RIGHTS ACE (READ_CONTROL) takes away the owner's implicit
+ *   WRITE_DAC, without which any process of the same user could rewrite the
+ *   DACL first.  The DACL is read back and checked.  Not stopped: holders
+ *   of SeDebugPrivilege (administrators, elevated), handles opened before
+ *   (the parent gets a full-access handle from CreateProcess), and a
+ *   process that takes ownership (SeTakeOwnershipPrivilege).
+ * no_crash_dialog: SetErrorMode(SEM_NOGPFAULTERRORBOX) added to the current
+ *   mode (read back with GetErrorMode): an unhandled exception ends the
+ *   process without the Windows Error Reporting UI.  Inherited by child
+ *   processes.
+ * wer_no_heap: WerSetFlags(WER_FAULT_REPORTING_FLAG_NOHEAP) (read back with
+ *   WerGetFlags): reports WER does make carry no heap.  Looked up at run
+ *   time in kernel32.
+ * Debugger: IsDebuggerPresent (a debugger attached to this process) and
+ *   CheckRemoteDebuggerPresent (the kernel's debug port).
+ *
+ * advapi32 provides the security calls: mingw-w64 links it by default; MSVC
+ * is told so here.
+ */
+#include <aclapi.h>
+
+#if defined(_MSC_VER)
+#pragma comment(lib, "advapi32.lib")
+#endif
+
+#ifndef WER_FAULT_REPORTING_FLAG_NOHEAP
+#define WER_FAULT_REPORTING_FLAG_NOHEAP 1
+#endif
+
+#define MS_OTHERS_MAY                                                         \
+    (SYNCHRONIZE | PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION)
+#define MS_OWNER_MAY READ_CONTROL
+
+static void measure_ok(ms_harden_measure *m)
+{
+    m->applied = 1;
+    m->why[0] = '\0';
+}
+
+static void measure_not(ms_harden_measure *m, const char *why)
+{
+    m->applied = 0;
+    (void)snprintf(m->why, sizeof m->why, "%s", why);
+}
+
+/* "OP failed: <FormatMessage text> (winerror N)" */
+static void measure_failed(ms_harden_measure *m, const char *op, DWORD code)
+{
+    char text[160];
+
+    if (!describe_winerror(code, text, sizeof text)) {
+        (void)snprintf(text, sizeof text, "error");
+    }
+    m->applied = 0;
+    (void)snprintf(m->why, sizeof m->why, "%s failed: %s (winerror %lu)", op,
+                   text, (unsigned long)code);
+}
+
+/* "OP failed: <text> (HRESULT 0x...)" */
+static void measure_failed_hr(ms_harden_measure *m, const char *op,
+                              HRESULT hr)
+{
+    char text[160];
+    unsigned long bits = (unsigned long)hr;
+
+    if (!describe_winerror((DWORD)bits, text, sizeof text)) {
+        (void)snprintf(text, sizeof text, "error");
+    }
+    m->applied = 0;
+    (void)snprintf(m->why, sizeof m->why, "%s failed: %s (HRESULT 0x%08lx)",
+                   op, text, bits);
+}
+
+/* 1 if the DACL now on this process is the one harden_dacl set: n_aces
+ * allowed ACEs, none granting more than MS_OTHERS_MAY | MS_OWNER_MAY.  (Not
+ * checked: SE_DACL_PROTECTED, which only matters for objects that inherit
+ * ACEs - a process does not - and which wine does not keep.) */
+static int dacl_in_place(DWORD n_aces, ms_harden_measure *m)
+{
+    PACL dacl = NULL;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    DWORD rc;
+    int ok = 1;
+
+    rc = GetSecurityInfo(GetCurrentProcess(), SE_KERNEL_OBJECT,
+                         DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL,
+                         &sd);
+    if (rc != ERROR_SUCCESS) {
+        measure_failed(m, "GetSecurityInfo (reading the DACL back)", rc);
+        return 0;
+    }
+    if (dacl == NULL || dacl->AceCount != n_aces) {
+        ok = 0;
+    }
+    for (DWORD i = 0; ok && i < n_aces; i++) {
+        void *ace = NULL;
+        if (!GetAce(dacl, i, &ace) ||
+            ((ACE_HEADER *)ace)->AceType != ACCESS_ALLOWED_ACE_TYPE ||
+            (((ACCESS_ALLOWED_ACE *)ace)->Mask &
+             ~(ACCESS_MASK)(MS_OTHERS_MAY | MS_OWNER_MAY)) != 0) {
+            ok = 0;
+        }
+    }
+    LocalFree(sd);
+    if (!ok) {
+        measure_not(m, "SetSecurityInfo succeeded but the DACL read back is "
+                       "not the one set");
+    }
+    return ok;
+}
+
+static int harden_dacl(ms_harden_measure *m)
+{
+    union {
+        TOKEN_USER user;
+        BYTE bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+    } tu;
+    union {
+        SID sid;
+        BYTE bytes[SECURITY_MAX_SID_SIZE];
+    } system_sid, owner_rights;
+    union {
+        ACL acl;
+        BYTE bytes[sizeof(ACL) + 3 * (sizeof(ACCESS_ALLOWED_ACE) +
+                                      SECURITY_MAX_SID_SIZE)];
+    } acl;
+    HANDLE token = NULL;
+    DWORD size = 0;
+    DWORD n_aces = 2;
+    int have_owner_rights;
+    DWORD rc;
+
+    if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
+        measure_failed(m, "OpenProcessToken", GetLastError());
+        return 1;
+    }
+    if (!GetTokenInformation(token, TokenUser, &tu, (DWORD)sizeof tu,
+                             &size)) {
+        DWORD code = GetLastError();
+        CloseHandle(token);
+        measure_failed(m, "GetTokenInformation(TokenUser)", code);
+        return 1;
+    }
+    CloseHandle(token);
+    size = (DWORD)sizeof system_sid;
+    if (!CreateWellKnownSid(WinLocalSystemSid, NULL, &system_sid, &size)) {
+        measure_failed(m, "CreateWellKnownSid(LocalSystem)", GetLastError());
+        return 1;
+    }
+    size = (DWORD)sizeof owner_rights;
+    have_owner_rights = CreateWellKnownSid(WinCreatorOwnerRightsSid, NULL,
+                                           &owner_rights, &size) != 0;
+    if (!InitializeAcl(&acl.acl, (DWORD)sizeof acl, ACL_REVISION) ||
+        !AddAccessAllowedAce(&acl.acl, ACL_REVISION, MS_OTHERS_MAY,
+                             tu.user.User.Sid) ||
+        !AddAccessAllowedAce(&acl.acl, ACL_REVISION, MS_OTHERS_MAY,
+                             &system_sid)) {
+        measure_failed(m, "building the DACL", GetLastError());
+        return 1;
+    }
+    if (have_owner_rights) {
+        if (!AddAccessAllowedAce(&acl.acl, ACL_REVISION, MS_OWNER_MAY,
+                                 &owner_rights)) {
+            measure_failed(m, "building the DACL", GetLastError());
+            return 1;
+        }
+        n_aces = 3;
+    }
+    rc = SetSecurityInfo(GetCurrentProcess(), SE_KERNEL_OBJECT,
+                         DACL_SECURITY_INFORMATION |
+                             PROTECTED_DACL_SECURITY_INFORMATION,
+                         NULL, NULL, &acl.acl, NULL);
+    if (rc != ERROR_SUCCESS) {
+        measure_failed(m, "SetSecurityInfo(process DACL)", rc);
+        return 1;
+    }
+    if (!dacl_in_place(n_aces, m)) {
+        return 1;
+    }
+    if (!have_owner_rights) {
+        measure_not(m, "partly: the DACL is set, but without an OWNER RIGHTS "
+                       "ACE (CreateWellKnownSid failed), so processes of "
+                       "this user keep the owner's WRITE_DAC and can "
+                       "replace it");
+        return 1;
+    }
+    measure_ok(m);
+    return 0;
+}
+
+static int harden_error_mode(ms_harden_measure *m)
+{
+    (void)SetErrorMode(GetErrorMode() | SEM_NOGPFAULTERRORBOX);
+    if ((GetErrorMode() & SEM_NOGPFAULTERRORBOX) == 0) {
+        measure_not(m, "SetErrorMode(SEM_NOGPFAULTERRORBOX) did not stick "
+                       "(GetErrorMode)");
+        return 1;
+    }
+    measure_ok(m);
+    return 0;
+}
+
+typedef HRESULT(WINAPI *wer_set_flags_fn)(DWORD flags);
+typedef HRESULT(WINAPI *wer_get_flags_fn)(HANDLE process, PDWORD flags);
+
+static int harden_wer_flags(ms_harden_measure *m)
+{
+    HMODULE k32 = GetModuleHandleW(L"kernel32.dll");
+    FARPROC set = k32 != NULL ? GetProcAddress(k32, "WerSetFlags") : NULL;
+    FARPROC get = k32 != NULL ? GetProcAddress(k32, "WerGetFlags") : NULL;
+    DWORD flags = 0;
+    HRESULT hr;
+
+    if (set == NULL || get == NULL) {
+        measure_not(m, "WerSetFlags/WerGetFlags not offered by kernel32");
+        return 1;
+    }
+    hr = ((wer_get_flags_fn)(void (*)(void))get)(GetCurrentProcess(), &flags);
+    if (FAILED(hr)) {
+        flags = 0; /* none set yet: WerGetFlags fails until WerSetFlags */
+    }
+    hr = ((wer_set_flags_fn)(void (*)(void))set)(
+        flags | WER_FAULT_REPORTING_FLAG_NOHEAP);
+    if (FAILED(hr)) {
+        measure_failed_hr(m, "WerSetFlags(WER_FAULT_REPORTING_FLAG_NOHEAP)",
+                          hr);
+        return 1;
+    }
+    hr = ((wer_get_flags_fn)(void (*)(void))get)(GetCurrentProcess(), &flags);
+    if (FAILED(hr)) {
+        measure_failed_hr(m, "WerGetFlags (reading the flags back)", hr);
+        return 1;
+    }
+    if ((flags & WER_FAULT_REPORTING_FLAG_NOHEAP) == 0) {
+        measure_not(m, "WerSetFlags succeeded but WerGetFlags does not show "
+                       "WER_FAULT_REPORTING_FLAG_NOHEAP");
+        return 1;
+    }
+    measure_ok(m);
+    return 0;
+}
+
+int ms_os_harden_process(ms_harden_report *r)
+{
+    int missing = 0;
+
+    memset(r, 0, sizeof *r);
+    measure_not(&r->not_dumpable, "Linux only (prctl PR_SET_DUMPABLE); "
+                                  "Windows has process_dacl instead");
+    measure_not(&r->deny_attach, "macOS only (ptrace PT_DENY_ATTACH); "
+                                 "Windows has process_dacl instead");
+    measure_not(&r->core_limit_zero,
+                "POSIX only (RLIMIT_CORE); Windows has no_crash_dialog and "
+                "wer_no_heap instead");
+    missing += harden_dacl(&r->process_dacl);
+    missing += harden_error_mode(&r->no_crash_dialog);
+    missing += harden_wer_flags(&r->wer_no_heap);
+    return missing;
+}
+
+int ms_os_debugger_attached(ms_debugger_state *d)
+{
+    BOOL remote = FALSE;
+
+    memset(d, 0, sizeof *d);
+    if (IsDebuggerPresent()) {
+        d->known = 1;
+        d->attached = 1;
+        return 0;
+    }
+    if (!CheckRemoteDebuggerPresent(GetCurrentProcess(), &remote)) {
+        char text[160];
+        DWORD code = GetLastError();
+        if (!describe_winerror(code, text, sizeof text)) {
+            (void)snprintf(text, sizeof text, "error");
+        }
+        (void)snprintf(d->why, sizeof d->why,
+                       "unknown: CheckRemoteDebuggerPresent failed: %s "
+                       "(winerror %lu)",
+                       text, (unsigned long)code);
+        return -1;
+    }
+    d->known = 1;
+    d->attached = remote != FALSE;
+    return 0;
+}
+
+/* ==== end of process hardening ========================================= */

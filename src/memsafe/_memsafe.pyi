@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal, TypeVar, final, overload
+from typing import Any, Literal, TypedDict, TypeVar, final, overload
 
 from typing_extensions import Buffer, Self
 
@@ -95,3 +95,17 @@ def compare_digest(a: Buffer | Secret, b: Buffer | Secret, /) -> bool: ...
 def set_lock_policy(policy: LockPolicy, /) -> None: ...
 def get_lock_policy() -> LockPolicy: ...
 def _features() -> dict[str, Any]: ...
+
+class HardenReport(TypedDict):
+    """What harden() did (see docs/hardening.md): True = applied, a str =
+    not applied and why."""
+
+    not_dumpable: Literal[True] | str
+    deny_attach: Literal[True] | str
+    core_limit_zero: Literal[True] | str
+    process_dacl: Literal[True] | str
+    no_crash_dialog: Literal[True] | str
+    wer_no_heap: Literal[True] | str
+    debugger_attached: bool | int | str
+
+def harden() -> HardenReport: ...
