@@ -135,6 +135,30 @@ static PyObject *mod_purge(PyObject *Py_UNUSED(m),
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(purge_on_signals_doc,
+"purge_on_signals()\n--\n\n"
+"Opt in: from now on, every live secret is wiped (as by purge()) before "
+"SIGTERM, SIGINT, SIGHUP, SIGQUIT or a fatal signal (SIGSEGV, SIGBUS, "
+"SIGABRT, SIGFPE, SIGILL) takes its usual effect.  The handler is "
+"async-signal-safe (it takes no lock a signalled thread may hold) and then "
+"hands the signal to the handler that was there before (Python's, "
+"faulthandler's) or to the default action; an ignored signal stays "
+"ignored.  A signal that the program handles and survives (e.g. "
+"KeyboardInterrupt) leaves every secret purged.  Call it again after "
+"installing handlers of your own with signal.signal().  Returns the number "
+"of signals hooked.");
+
+static PyObject *mod_purge_on_signals(PyObject *Py_UNUSED(m),
+                                      PyObject *Py_UNUSED(ignored))
+{
+    ms_oserr err = {0, 0, NULL};
+    int n = ms_os_purge_on_signals(ms_registry_purge_signal, &err);
+    if (n < 0) {
+        return ms_raise_oserr(&err, NULL);
+    }
+    return PyLong_FromLong(n);
+}
+
 PyDoc_STRVAR(stats_doc,
 "_stats()\n--\n\nCounts of secret memory in the process (for tests, "
 "benchmarks and the self-check).");
@@ -147,7 +171,8 @@ static PyObject *mod_stats(PyObject *Py_UNUSED(m),
     ms_registry_stats(&mappings, &bytes);
     ms_seal_stats_get(&st);
     return Py_BuildValue(
-        "{s:n,s:n,s:k,s:k,s:n,s:n,s:n,s:n,s:n,s:n,s:k,s:k,s:O,s:O,s:O}",
+        "{s:n,s:n,s:k,s:k,s:n,s:n,s:n,s:n,s:n,s:n,s:k,s:k,s:O,s:O,s:O,"
+        "s:(KK),s:(KK)}",
         "mappings", (Py_ssize_t)mappings, "mapped_bytes", (Py_ssize_t)bytes,
         "purge_epoch", ms_registry_epoch(), "fork_generation",
         ms_os_fork_generation(), "cipher_arenas",
@@ -159,7 +184,11 @@ static PyObject *mod_stats(PyObject *Py_UNUSED(m),
         (Py_ssize_t)st.window_slots, "keys_made", st.keys_made, "rng_seeds",
         st.rng_seeds, "pools_consistent", st.consistent ? Py_True : Py_False,
         "key_ready", ms_seal_key_ready(0) ? Py_True : Py_False,
-        "key_ready_secretmem", ms_seal_key_ready(1) ? Py_True : Py_False);
+        "key_ready_secretmem", ms_seal_key_ready(1) ? Py_True : Py_False,
+        "key_halves", (unsigned long long)st.key_halves[0][0],
+        (unsigned long long)st.key_halves[0][1], "key_halves_secretmem",
+        (unsigned long long)st.key_halves[1][0],
+        (unsigned long long)st.key_halves[1][1]);
 }
 
 PyDoc_STRVAR(features_doc,
@@ -210,6 +239,8 @@ static PyMethodDef module_methods[] = {
     {"get_secretmem", (PyCFunction)mod_get_secretmem, METH_NOARGS,
      get_secretmem_doc},
     {"purge", (PyCFunction)mod_purge, METH_NOARGS, purge_doc},
+    {"purge_on_signals", (PyCFunction)mod_purge_on_signals, METH_NOARGS,
+     purge_on_signals_doc},
     {"_stats", (PyCFunction)mod_stats, METH_NOARGS, stats_doc},
     {"_features", (PyCFunction)mod_features, METH_NOARGS, features_doc},
     {"harden", (PyCFunction)ms_py_harden, METH_NOARGS, ms_py_harden_doc},
@@ -235,6 +266,12 @@ static int module_exec(PyObject *module)
         ms_scrub_init();
         ms_config_init();
         ms_core_init();
+        /* The last resort at exit (after Python's own atexit callbacks,
+         * where the package purges too): for exit() called from C. */
+        if (ms_os_at_exit(ms_registry_purge_at_exit, &err) != 0) {
+            ms_raise_oserr(&err, NULL);
+            return -1;
+        }
         os_ready = 1;
     }
     if (ms_errors_init(module) < 0 ||

@@ -63,6 +63,10 @@ from helpers import LINUX, SANITIZED, WINDOWS, child_env, linux_only
 
 import memsafe
 
+# Process-wide measures: the reader tests need plaintext at rest in memory
+# to prove a read, which is the guarded engine's (the default).
+pytestmark = pytest.mark.storage("any")
+
 DEADLINE = 60.0
 SECRET_LEN = 32
 CAP_SYS_PTRACE = 19

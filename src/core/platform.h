@@ -210,4 +210,24 @@ int ms_os_debugger_attached(ms_debugger_state *d);
 
 /* ==== end of process hardening ========================================= */
 
+/* ==== purge at exit and on signals ======================================= */
+
+/* Run fn when the process exits normally (libc atexit: after Python's own
+ * atexit callbacks and finalization). */
+int ms_os_at_exit(void (*fn)(void), ms_oserr *err);
+
+/* From now on, before SIGTERM, SIGINT, SIGHUP, SIGQUIT and the fatal
+ * signals (SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL) take effect, call
+ * fn(sig) in the signal handler (fn must be async-signal-safe), then hand
+ * the signal to whatever handled it before: the previous handler function
+ * (Python's, faulthandler's, ...) is called, and the default action is
+ * restored and the signal raised again.  A signal that was ignored is left
+ * ignored.  Installing again (after someone else replaced a handler) is
+ * harmless.  Windows: the C runtime's signals (SIGINT, SIGTERM, SIGABRT,
+ * SIGSEGV, SIGFPE, SIGILL), console control events and unhandled
+ * exceptions.  Returns the number of signals hooked, or -1 with err. */
+int ms_os_purge_on_signals(void (*fn)(int sig), ms_oserr *err);
+
+/* ==== end of purge at exit and on signals =============================== */
+
 #endif /* MEMSAFE_PLATFORM_H */

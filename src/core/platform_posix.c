@@ -1187,3 +1187,128 @@ int ms_os_debugger_attached(ms_debugger_state *d)
 }
 
 /* ==== end of process hardening ========================================= */
+
+/* ==== purge at exit and on signals ======================================= */
+
+#include <signal.h>
+
+int ms_os_at_exit(void (*fn)(void), ms_oserr *err)
+{
+    if (FAULT("atexit", -1, atexit(fn)) != 0) {
+        return fail(err, "atexit", ENOMEM);
+    }
+    return 0;
+}
+
+static const int purge_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGSEGV,
+                                    SIGBUS,  SIGABRT, SIGFPE, SIGILL};
+
+#define NPURGE (sizeof(purge_signals) / sizeof(purge_signals[0]))
+
+/* What handled each signal before us; written before our handler is
+ * installed for it, read only by the handler. */
+static struct sigaction purge_previous[NPURGE];
+static void (*purge_fn)(int);
+static pthread_mutex_t purge_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static int purge_slot(int sig)
+{
+    for (size_t i = 0; i < NPURGE; i++) {
+        if (purge_signals[i] == sig) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* Hand the signal on: to the previous handler function, or to the default
+ * action (restored, then the signal raised again: it stays blocked until
+ * this handler returns, then acts). */
+static void purge_chain(const struct sigaction *old, int sig, siginfo_t *info,
+                        void *ctx)
+{
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction != NULL) {
+            old->sa_sigaction(sig, info, ctx);
+            return;
+        }
+    } else if (old->sa_handler == SIG_IGN) {
+        return;
+    } else if (old->sa_handler != SIG_DFL) {
+        old->sa_handler(sig);
+        return;
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    (void)sigaction(sig, &dfl, NULL);
+    (void)raise(sig);
+}
+
+static void on_purge_signal(int sig, siginfo_t *info, void *ctx)
+{
+    int saved = errno;
+    int i = purge_slot(sig);
+    if (purge_fn != NULL) {
+        purge_fn(sig);
+    }
+    if (i >= 0) {
+        purge_chain(&purge_previous[i], sig, info, ctx);
+    }
+    errno = saved;
+}
+
+static int is_ours(const struct sigaction *a)
+{
+    return (a->sa_flags & SA_SIGINFO) && a->sa_sigaction == on_purge_signal;
+}
+
+static int is_ignored(const struct sigaction *a)
+{
+    return !(a->sa_flags & SA_SIGINFO) && a->sa_handler == SIG_IGN;
+}
+
+/* Hook one signal; 1 hooked (now or before), 0 left alone (ignored). */
+static int hook_signal(size_t i, ms_oserr *err)
+{
+    struct sigaction cur;
+    if (FAULT("sigaction", -1, sigaction(purge_signals[i], NULL, &cur)) != 0) {
+        return fail(err, "sigaction", errno);
+    }
+    if (is_ours(&cur)) {
+        return 1;
+    }
+    if (is_ignored(&cur)) {
+        return 0;
+    }
+    purge_previous[i] = cur;
+    struct sigaction act;
+    memset(&act, 0, sizeof(act));
+    act.sa_sigaction = on_purge_signal;
+    act.sa_mask = cur.sa_mask;
+    act.sa_flags = SA_SIGINFO | SA_ONSTACK | (cur.sa_flags & SA_RESTART);
+    if (FAULT("sigaction", -1, sigaction(purge_signals[i], &act, NULL)) != 0) {
+        return fail(err, "sigaction", errno);
+    }
+    return 1;
+}
+
+int ms_os_purge_on_signals(void (*fn)(int sig), ms_oserr *err)
+{
+    int hooked = 0;
+    pthread_mutex_lock(&purge_mutex);
+    purge_fn = fn;
+    for (size_t i = 0; i < NPURGE; i++) {
+        int rc = hook_signal(i, err);
+        if (rc < 0) {
+            hooked = -1;
+            break;
+        }
+        hooked += rc;
+    }
+    pthread_mutex_unlock(&purge_mutex);
+    return hooked;
+}
+
+/* ==== end of purge at exit and on signals =============================== */

@@ -1252,3 +1252,122 @@ int ms_os_debugger_attached(ms_debugger_state *d)
 }
 
 /* ==== end of process hardening ========================================= */
+
+/* ==== purge at exit and on signals ======================================= */
+
+#include <signal.h>
+
+int ms_os_at_exit(void (*fn)(void), ms_oserr *err)
+{
+    if (atexit(fn) != 0) {
+        return fail_crt(err, "atexit", ENOMEM);
+    }
+    return 0;
+}
+
+typedef void(__cdecl *crt_handler)(int);
+
+static const int purge_signals[] = {SIGINT,  SIGTERM, SIGABRT,
+                                    SIGSEGV, SIGFPE,  SIGILL};
+
+#define NPURGE (sizeof(purge_signals) / sizeof(purge_signals[0]))
+
+static crt_handler purge_previous[NPURGE];
+static void (*purge_fn)(int);
+static LPTOP_LEVEL_EXCEPTION_FILTER purge_previous_filter;
+static int purge_console_hooked;
+static SRWLOCK purge_lock = SRWLOCK_INIT;
+
+static void __cdecl on_purge_signal(int sig);
+
+static int purge_slot(int sig)
+{
+    for (size_t i = 0; i < NPURGE; i++) {
+        if (purge_signals[i] == sig) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+/* The C runtime resets a signal to SIG_DFL before calling its handler. */
+static void __cdecl on_purge_signal(int sig)
+{
+    int i = purge_slot(sig);
+    if (purge_fn != NULL) {
+        purge_fn(sig);
+    }
+    if (i < 0) {
+        return;
+    }
+    crt_handler old = purge_previous[i];
+    if (old == SIG_IGN) {
+        (void)signal(sig, on_purge_signal);
+        return;
+    }
+    if (old == SIG_DFL || old == NULL) {
+        (void)signal(sig, SIG_DFL);
+        (void)raise(sig);
+        return;
+    }
+    (void)signal(sig, on_purge_signal);
+    old(sig);
+}
+
+/* Console control events (Ctrl+C, Ctrl+Break, closing the console, log
+ * off, shut down) arrive on a thread of their own. */
+static BOOL WINAPI on_purge_console(DWORD event)
+{
+    (void)event;
+    if (purge_fn != NULL) {
+        purge_fn(SIGINT);
+    }
+    return FALSE; /* the next handler (Python's, the default) runs too */
+}
+
+static LONG WINAPI on_purge_exception(EXCEPTION_POINTERS *e)
+{
+    if (purge_fn != NULL) {
+        purge_fn(SIGSEGV);
+    }
+    return purge_previous_filter != NULL ? purge_previous_filter(e)
+                                         : EXCEPTION_CONTINUE_SEARCH;
+}
+
+int ms_os_purge_on_signals(void (*fn)(int sig), ms_oserr *err)
+{
+    int hooked = 0;
+    AcquireSRWLockExclusive(&purge_lock);
+    purge_fn = fn;
+    for (size_t i = 0; i < NPURGE; i++) {
+        crt_handler cur = signal(purge_signals[i], on_purge_signal);
+        if (cur == SIG_ERR) {
+            ReleaseSRWLockExclusive(&purge_lock);
+            return fail_crt(err, "signal", EINVAL);
+        }
+        if (cur == SIG_IGN) {
+            (void)signal(purge_signals[i], SIG_IGN); /* stays ignored */
+            continue;
+        }
+        if (cur != on_purge_signal) {
+            purge_previous[i] = cur;
+        }
+        hooked++;
+    }
+    if (!purge_console_hooked) {
+        if (!SetConsoleCtrlHandler(on_purge_console, TRUE)) {
+            ReleaseSRWLockExclusive(&purge_lock);
+            return fail_last(err, "SetConsoleCtrlHandler");
+        }
+        purge_console_hooked = 1;
+        LPTOP_LEVEL_EXCEPTION_FILTER prev =
+            SetUnhandledExceptionFilter(on_purge_exception);
+        if (prev != on_purge_exception) {
+            purge_previous_filter = prev;
+        }
+    }
+    ReleaseSRWLockExclusive(&purge_lock);
+    return hooked;
+}
+
+/* ==== end of purge at exit and on signals =============================== */

@@ -198,6 +198,17 @@ size_t ms_registry_purge(int in_signal)
     return wiped;
 }
 
+void ms_registry_purge_signal(int sig)
+{
+    (void)sig;
+    (void)ms_registry_purge(1);
+}
+
+void ms_registry_purge_at_exit(void)
+{
+    (void)ms_registry_purge(0);
+}
+
 void ms_registry_stats(size_t *mappings, size_t *bytes)
 {
     *mappings = (size_t)ms_atomic_load(&live_count);

@@ -58,6 +58,10 @@ unsigned long ms_registry_epoch(void);
  * Returns how many mappings were wiped. */
 size_t ms_registry_purge(int in_signal);
 
+/* For ms_os_purge_on_signals and ms_os_at_exit. */
+void ms_registry_purge_signal(int sig);
+void ms_registry_purge_at_exit(void);
+
 /* What is registered now (for the self-check and tests). */
 void ms_registry_stats(size_t *mappings, size_t *bytes);
 

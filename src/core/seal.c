@@ -276,6 +276,10 @@ void ms_seal_stats_get(ms_seal_stats *st)
         st->rng_seeds += w->rng.reseeds;
         ms_mutex_unlock(&w->lock);
         st->keys_made += keys[i].made;
+        ms_mutex_lock(&keys[i].lock);
+        st->key_halves[i][0] = (uintptr_t)keys[i].left.data;
+        st->key_halves[i][1] = (uintptr_t)keys[i].right.data;
+        ms_mutex_unlock(&keys[i].lock);
     }
 }
 

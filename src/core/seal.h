@@ -22,6 +22,7 @@
 #define MEMSAFE_SEAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pool.h"
 #include "types.h"
@@ -66,6 +67,7 @@ typedef struct {
     size_t cipher_arenas, cipher_mapped, cipher_slots;
     size_t window_arenas, window_mapped, window_slots;
     unsigned long keys_made, rng_seeds;
+    uintptr_t key_halves[2][2]; /* [kind][left/right]: data page, or 0 */
     int consistent; /* 1: every pool's bookkeeping checks out */
 } ms_seal_stats;
 void ms_seal_stats_get(ms_seal_stats *st);

@@ -15,7 +15,9 @@ See README.md and docs/ for what is protected and what is not.
 
 from __future__ import annotations
 
+import atexit
 import os
+import sys
 import warnings
 from collections.abc import Callable
 
@@ -33,6 +35,7 @@ from memsafe._memsafe import (
     get_secretmem,
     harden,
     purge,
+    purge_on_signals,
     set_default_storage,
     set_lock_policy,
     set_secretmem,
@@ -55,6 +58,7 @@ __all__ = [
     "get_secretmem",
     "harden",
     "purge",
+    "purge_on_signals",
     "set_default_storage",
     "set_lock_policy",
     "set_secretmem",
@@ -92,3 +96,34 @@ def _settings_from_environment() -> None:
 
 
 _settings_from_environment()
+
+
+class _AfterFork:
+    """multiprocessing ends a fork-started worker with os._exit, which runs
+    no atexit callback; it does run its finalizers first.  Before every
+    fork (and once multiprocessing is loaded), purge() is put among the
+    finalizers of the child to come."""
+
+    registered = False
+
+    def __call__(self, _obj: object = None) -> None:
+        util = sys.modules.get("multiprocessing.util")
+        if util is not None:
+            util.Finalize(None, purge, exitpriority=0)
+
+    def before_fork(self) -> None:
+        util = sys.modules.get("multiprocessing.util")
+        if util is not None and not self.registered:
+            util.register_after_fork(self, _AfterFork.__call__)
+            self.registered = True
+
+
+_after_fork = _AfterFork()
+
+# Every live secret is wiped when the interpreter exits: normal exit, an
+# uncaught exception, sys.exit(), daemon threads still holding windows.  (A
+# libc atexit handler in the extension wipes once more after finalization,
+# for exit() called from C.)  os._exit() runs nothing: see docs/api.md.
+atexit.register(purge)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_after_fork.before_fork)
