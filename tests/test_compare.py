@@ -8,6 +8,7 @@ values.  str is rejected by compare_digest.
 from __future__ import annotations
 
 import array
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -263,3 +264,69 @@ def test_time_does_not_depend_on_where_the_difference_is() -> None:
     t_eq_op = _best_time(lambda: secret == first)
     for t in (t_first, t_last, t_eq_op):
         assert t_equal / 4 < t < t_equal * 4, (t_equal, t_first, t_last, t_eq_op)
+
+
+# ---- the secret on the right: bytearray == secret ------------------------------
+
+
+def test_bytes_like_on_the_left_falls_back_to_the_secret() -> None:
+    """bytearray(x) == secret and memoryview(x) == secret get no buffer
+    from the secret (it exports none), so Python falls back to the secret's
+    own constant-time __eq__ - even while another thread holds a window."""
+    k = memsafe.SecretBytes(b"right side")
+    assert bytearray.__eq__(bytearray(b"right side"), k) is NotImplemented
+    assert memoryview.__eq__(memoryview(b"right side"), k) is NotImplemented
+    inside = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with k.read():
+            inside.set()
+            done.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert inside.wait(30)
+        for left in (bytearray, memoryview):
+            assert left(b"right side") == k
+            assert not (left(b"right sidE") == k)
+            assert left(b"right sidE") != k
+            assert not (left(b"right side") != k)
+            assert left(b"right") != k
+    finally:
+        done.set()
+        t.join()
+    k.close()
+
+
+def test_secret_on_the_right_takes_constant_time() -> None:
+    """The same timing check as above with the secret on the right and a
+    window open in another thread: memcmp would stop at byte 0."""
+    n = 1 << 20
+    secret = memsafe.SecretBytes(b"\x5a" * n)
+    equal = bytearray(b"\x5a" * n)
+    first = bytearray(b"\xa5" + b"\x5a" * (n - 1))
+    inside = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with secret.read():
+            inside.set()
+            done.wait(60)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    try:
+        assert inside.wait(30)
+        assert equal == secret and not (first == secret)
+        t_equal = _best_time(lambda: equal == secret)
+        t_first = _best_time(lambda: first == secret)
+        mv_first = memoryview(first)
+        t_mv = _best_time(lambda: mv_first == secret)
+    finally:
+        done.set()
+        t.join()
+    for t_ in (t_first, t_mv):
+        assert t_equal / 4 < t_ < t_equal * 4, (t_equal, t_first, t_mv)
+    secret.close()

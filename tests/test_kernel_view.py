@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from helpers import linux_only, not_sanitized
+from helpers import linux_only, not_sanitized, ok, run_child
 
 import memsafe
 from memsafe import _kernel
@@ -103,3 +105,42 @@ def test_extend_moves_to_new_pages_and_releases_old() -> None:
     assert _kernel.perms_at(new["data"]) == "---p"
     assert m.read(bytes) == b"abc" + b"d" * 5000
     m.close()
+
+
+# ---- what no-access pages do NOT stop -----------------------------------------
+
+
+def test_proc_pid_mem_reads_no_access_pages() -> None:
+    """Pinned fact (the docs depend on it): the kernel reads PROT_NONE pages
+    for /proc/PID/mem (FOLL_FORCE), so no-access outside windows stops stray
+    reads inside the process, not a same-user reader or root.  If a kernel
+    ever stops doing this, this test fails and the docs must change."""
+    k = memsafe.SecretBytes(b"read through PROT_NONE")
+    info = k._region_info()
+    assert _kernel.perms_at(info["data"]) == "---p"
+    fd = os.open("/proc/self/mem", os.O_RDONLY)
+    try:
+        got = os.pread(fd, info["len"], info["secret"])
+    finally:
+        os.close(fd)
+    assert got == b"read through PROT_NONE"
+    k.close()
+
+
+@not_sanitized
+def test_same_uid_child_reads_a_guarded_secret_outside_windows() -> None:
+    proc = run_child(
+        """
+        import os, subprocess, sys, memsafe
+        k = memsafe.SecretBytes(b"same-uid reader")
+        i = k._region_info()
+        reader = ("import os,sys; fd=os.open('/proc/%d/mem' % int(sys.argv[1]),"
+                  " os.O_RDONLY); sys.stdout.write(os.pread(fd, int(sys.argv[3]),"
+                  " int(sys.argv[2])).decode())")
+        out = subprocess.run([sys.executable, "-c", reader, str(os.getpid()),
+                              str(i["secret"]), str(i["len"])],
+                             capture_output=True, text=True)
+        print(out.stdout)
+        """
+    )
+    assert ok(proc).strip() == "same-uid reader"

@@ -169,3 +169,59 @@ def test_warning_filter_error_turns_into_exception_and_frees() -> None:
         preexec_fn=drop_ipc_lock(LIMIT),
     )
     assert ok(proc).split() == ["raised", "True"]
+
+
+@linux_only
+@not_sanitized
+def test_failed_growth_changes_nothing() -> None:
+    """Under the warn policy with warnings as errors, extend() and append()
+    raise LockWarning before anything changes: content, length and pages
+    are as they were, and nothing new stays mapped."""
+    proc = run_child(
+        """
+        import warnings, memsafe
+        from memsafe import _kernel
+        memsafe.set_lock_policy("warn")
+        m = memsafe.MemSafe(b"a" * 100)
+        s = memsafe.SecretStr("pässword")
+        info_m, info_s = m._region_info(), s._region_info()
+        before = len(_kernel.mappings())
+        warnings.simplefilter("error", memsafe.LockWarning)
+        out = []
+        for grow in (lambda: m.extend(b"b" * 70000), lambda: s.append("x" * 70000)):
+            try:
+                grow()
+                out.append("grew")
+            except memsafe.LockWarning:
+                out.append("raised")
+        out.append(m.read(bytes) == b"a" * 100 and len(m) == 100)
+        out.append(s.reveal() == "pässword" and len(s) == 8 and s.nbytes == 9)
+        out.append(m._region_info() == info_m and s._region_info() == info_s)
+        out.append(len(_kernel.mappings()) <= before)
+        print(*out)
+        """,
+        preexec_fn=drop_ipc_lock(LIMIT),
+    )
+    assert ok(proc).split() == ["raised", "raised", "True", "True", "True", "True"]
+
+
+@linux_only
+@not_sanitized
+def test_failed_wipe_source_copy_leaves_the_source_intact() -> None:
+    """A wipe_source=True copy that fails loses nothing: the source is left
+    as it was, and the error says so (a note on the exception)."""
+    proc = run_child(
+        """
+        import sys, memsafe
+        src = bytearray(b"keep me!" * 8192)  # 64 KiB: over the lock limit
+        try:
+            memsafe.MemSafe(src, wipe_source=True)
+            print("copied")
+        except memsafe.LockError as e:
+            notes = getattr(e, "__notes__", None)
+            print("LockError", src == bytearray(b"keep me!" * 8192),
+                  notes is None or any("left intact" in n for n in notes))
+        """,
+        preexec_fn=drop_ipc_lock(LIMIT),
+    )
+    assert ok(proc).split() == ["LockError", "True", "True"]

@@ -292,3 +292,68 @@ def test_read_and_write_on_closed_secret_raise_at_once() -> None:
         m.read()
     with pytest.raises(ValueError, match="closed"):
         m.write()
+
+
+# ---- sizes are integers first (operator.index) -------------------------------
+
+
+class Index:
+    """An integer-like object, as numpy.int64 is: __index__ and a buffer."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __index__(self) -> int:
+        return self.n
+
+
+def test_anything_with_index_is_a_size() -> None:
+    m = memsafe.MemSafe(Index(32))
+    assert len(m) == 32 and m.read(bytes) == bytes(32)
+    m.close()
+    k = memsafe.SecretBytes.random(Index(16))
+    assert len(k) == 16
+    with pytest.raises(TypeError):
+        memsafe.SecretBytes(Index(16))  # SecretBytes copies data, never a size
+
+
+def test_ctypes_and_numpy_integers_are_sizes_not_buffers() -> None:
+    """numpy and ctypes integers also export a buffer (their 8 bytes): they
+    are sizes all the same, never data to copy."""
+    import ctypes
+
+    for n in (ctypes.c_int(32), ctypes.c_uint64(32), ctypes.c_short(32)):
+        m = memsafe.MemSafe(n)
+        assert len(m) == 32 and m.read(bytes) == bytes(32), type(n)
+        m.close()
+    np = pytest.importorskip("numpy")
+    m = memsafe.MemSafe(np.int64(32))
+    assert len(m) == 32 and m.read(bytes) == bytes(32)
+    assert len(memsafe.SecretBytes.random(np.uint16(24))) == 24
+    m.close()
+
+
+def test_bool_is_not_a_size() -> None:
+    with pytest.raises(TypeError):
+        memsafe.MemSafe(True)
+    with pytest.raises(TypeError):
+        memsafe.SecretBytes.random(True)
+
+
+# ---- windows and views are unhashable ----------------------------------------
+
+
+def test_window_and_its_view_are_unhashable() -> None:
+    """A cached hash of the plaintext would outlive the window."""
+    k = memsafe.SecretBytes(b"hash me")
+    w = k.read()
+    with pytest.raises(TypeError):
+        hash(w)
+    with w as view:
+        with pytest.raises(TypeError):
+            hash(view)
+        with pytest.raises(TypeError):
+            hash(view[1:])
+        with pytest.raises(TypeError):
+            {view: 1}
+    k.close()

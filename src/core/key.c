@@ -121,11 +121,19 @@ ms_status ms_key_prepare(ms_key *k, const ms_allocopts *opts,
     if (!k->ready || k->epoch != ms_registry_epoch() ||
         k->generation != ms_os_fork_generation()) {
         st = refresh(k, opts, lr, err);
-    } else if (!k->left.locked || !k->right.locked) {
+    } else if (opts->lock != MS_LOCK_SKIP &&
+               (ms_mapping_lock(&k->left, lr) != 0 ||
+                ms_mapping_lock(&k->right, lr) != 0)) {
+        /* Made under the 'off' policy; a stricter one needs it locked. */
+        if (opts->lock == MS_LOCK_REQUIRED) {
+            *err = lr->err;
+            st = MS_E_LOCK;
+        }
+    } else if (opts->lock == MS_LOCK_SKIP && !ms_key_locked(k)) {
         lr->failed = 1;
         lr->err.code = 0;
         lr->err.winerror = 0;
-        lr->err.op = "mlock of the process key (earlier)";
+        lr->err.op = "none (lock policy 'off')";
     }
     ms_mutex_unlock(&k->lock);
     return st;

@@ -191,6 +191,16 @@ ms_status ms_mapping_create(ms_mapping *m, size_t data_len,
     return MS_OK;
 }
 
+int ms_mapping_lock(ms_mapping *m, ms_lockresult *lr)
+{
+    lr->failed = 0;
+    if (m->locked) {
+        return 0;
+    }
+    lock_pages(m, MS_LOCK_REQUIRED, lr);
+    return lr->failed ? -1 : 0;
+}
+
 int ms_mapping_protect(ms_mapping *m, ms_prot prot, ms_oserr *err)
 {
     ms_registry_claim(m->ent);

@@ -41,6 +41,10 @@ ms_status ms_mapping_create(ms_mapping *m, size_t data_len,
                             const ms_allocopts *opts, ms_lockresult *lr,
                             ms_oserr *err);
 
+/* Lock the data pages now (a mapping made under the 'off' policy that a
+ * stricter one needs); 0, or -1 with lr filled in. */
+int ms_mapping_lock(ms_mapping *m, ms_lockresult *lr);
+
 /* Change the protection of the data pages (claiming the registry entry). */
 int ms_mapping_protect(ms_mapping *m, ms_prot prot, ms_oserr *err);
 

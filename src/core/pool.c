@@ -178,17 +178,19 @@ static void arena_destroy(ms_pool *p, ms_arena *a)
 }
 
 /* Whether an arena may take a secret under this lock mode.  Pass 0 looks
- * for an arena locked as the mode asks (locked; unlocked under 'off');
- * pass 1 settles for any arena where the mode allows it: 'off' takes a
- * locked one as well, 'warn' an unlocked one (rather than making a new
- * arena that would fail to lock again), 'strict' never. */
+ * for an arena locked as the mode asks (locked; unlocked under 'off', which
+ * leaves the locked budget alone); pass 1, under 'warn' only, settles for
+ * an unlocked arena rather than making a new one that would fail to lock
+ * again. */
 static int acceptable(const ms_arena *a, ms_lockmode mode, int pass)
 {
     if (a->nfree == 0) {
         return 0;
     }
-    int wanted = mode == MS_LOCK_SKIP ? !a->map.locked : a->map.locked;
-    return wanted || (pass == 1 && mode != MS_LOCK_REQUIRED);
+    if (mode == MS_LOCK_SKIP) {
+        return !a->map.locked;
+    }
+    return a->map.locked || (pass == 1 && mode == MS_LOCK_TRY);
 }
 
 /* A uniformly random acceptable arena of the class (reservoir sampling),
