@@ -55,22 +55,6 @@ static void store64_le(unsigned char *p, uint64_t v)
 
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 
-#define QUARTERROUND(x, a, b, c, d)                                        \
-    do {                                                                   \
-        (x)[a] += (x)[b];                                                  \
-        (x)[d] ^= (x)[a];                                                  \
-        (x)[d] = ROTL32((x)[d], 16);                                       \
-        (x)[c] += (x)[d];                                                  \
-        (x)[b] ^= (x)[c];                                                  \
-        (x)[b] = ROTL32((x)[b], 12);                                       \
-        (x)[a] += (x)[b];                                                  \
-        (x)[d] ^= (x)[a];                                                  \
-        (x)[d] = ROTL32((x)[d], 8);                                        \
-        (x)[c] += (x)[d];                                                  \
-        (x)[b] ^= (x)[c];                                                  \
-        (x)[b] = ROTL32((x)[b], 7);                                        \
-    } while (0)
-
 /* constants | key | counter | nonce (2.3) */
 static void chacha20_setup(uint32_t st[16], const unsigned char key[32],
                            uint32_t counter, const unsigned char nonce[12])
@@ -79,7 +63,7 @@ static void chacha20_setup(uint32_t st[16], const unsigned char key[32],
     st[1] = 0x3320646eU;
     st[2] = 0x79622d32U;
     st[3] = 0x6b206574U;
-    for (int i = 0; i < 8; i++) {
+    for (size_t i = 0; i < 8; i++) {
         st[4 + i] = load32_le(key + 4 * i);
     }
     st[12] = counter;
@@ -88,25 +72,57 @@ static void chacha20_setup(uint32_t st[16], const unsigned char key[32],
     st[15] = load32_le(nonce + 8);
 }
 
-/* x = the 20-round block function of st (before serialisation). */
+/* x = the 20-round block function of st (before serialisation).  The
+ * working state is sixteen locals, which compilers keep in registers. */
+#define QR(a, b, c, d)                                                     \
+    do {                                                                   \
+        a += b;                                                            \
+        d ^= a;                                                            \
+        d = ROTL32(d, 16);                                                 \
+        c += d;                                                            \
+        b ^= c;                                                            \
+        b = ROTL32(b, 12);                                                 \
+        a += b;                                                            \
+        d ^= a;                                                            \
+        d = ROTL32(d, 8);                                                  \
+        c += d;                                                            \
+        b ^= c;                                                            \
+        b = ROTL32(b, 7);                                                  \
+    } while (0)
+
 static void chacha20_core(uint32_t x[16], const uint32_t st[16])
 {
-    for (int i = 0; i < 16; i++) {
-        x[i] = st[i];
-    }
+    uint32_t x0 = st[0], x1 = st[1], x2 = st[2], x3 = st[3], x4 = st[4],
+             x5 = st[5], x6 = st[6], x7 = st[7], x8 = st[8], x9 = st[9],
+             x10 = st[10], x11 = st[11], x12 = st[12], x13 = st[13],
+             x14 = st[14], x15 = st[15];
+
     for (int i = 0; i < 10; i++) {
-        QUARTERROUND(x, 0, 4, 8, 12);
-        QUARTERROUND(x, 1, 5, 9, 13);
-        QUARTERROUND(x, 2, 6, 10, 14);
-        QUARTERROUND(x, 3, 7, 11, 15);
-        QUARTERROUND(x, 0, 5, 10, 15);
-        QUARTERROUND(x, 1, 6, 11, 12);
-        QUARTERROUND(x, 2, 7, 8, 13);
-        QUARTERROUND(x, 3, 4, 9, 14);
+        QR(x0, x4, x8, x12);
+        QR(x1, x5, x9, x13);
+        QR(x2, x6, x10, x14);
+        QR(x3, x7, x11, x15);
+        QR(x0, x5, x10, x15);
+        QR(x1, x6, x11, x12);
+        QR(x2, x7, x8, x13);
+        QR(x3, x4, x9, x14);
     }
-    for (int i = 0; i < 16; i++) {
-        x[i] += st[i];
-    }
+    x[0] = x0 + st[0];
+    x[1] = x1 + st[1];
+    x[2] = x2 + st[2];
+    x[3] = x3 + st[3];
+    x[4] = x4 + st[4];
+    x[5] = x5 + st[5];
+    x[6] = x6 + st[6];
+    x[7] = x7 + st[7];
+    x[8] = x8 + st[8];
+    x[9] = x9 + st[9];
+    x[10] = x10 + st[10];
+    x[11] = x11 + st[11];
+    x[12] = x12 + st[12];
+    x[13] = x13 + st[13];
+    x[14] = x14 + st[14];
+    x[15] = x15 + st[15];
 }
 
 /* Four consecutive blocks at once (counters st[12] .. st[12] + 3) where
@@ -119,6 +135,7 @@ static void chacha20_core(uint32_t x[16], const uint32_t st[16])
     !defined(MS_CHACHA20_NO_VECTORS)
 #define MS_CHACHA20_VECTORS 1
 #define LANES 4
+#define LANES_BYTES ((size_t)64 * LANES)
 typedef uint32_t u32x4 __attribute__((vector_size(16)));
 #define V_SET(v, a, b, c, d) ((v) = (u32x4){(a), (b), (c), (d)})
 #define V_LANE(v, j) ((v)[j])
@@ -168,7 +185,7 @@ static void chacha20_core4(u32x4 x[16], const uint32_t st[16])
 
 static void chacha20_serialize(unsigned char out[64], const uint32_t x[16])
 {
-    for (int i = 0; i < 16; i++) {
+    for (size_t i = 0; i < 16; i++) {
         store32_le(out + 4 * i, x[i]);
     }
 }
@@ -207,31 +224,31 @@ static void chacha20_stream(const unsigned char key[32], uint32_t counter,
     }
     chacha20_setup(st, key, counter, nonce);
 #if defined(MS_CHACHA20_VECTORS)
-    if (len >= 64 * LANES) {
+    if (len >= LANES_BYTES) {
         u32x4 x4[16];
-        while (len >= 64 * LANES) {
+        while (len >= LANES_BYTES) {
             chacha20_core4(x4, st);
-            for (int j = 0; j < LANES; j++) {
-                for (int i = 0; i < 16; i++) {
+            for (size_t j = 0; j < LANES; j++) {
+                for (size_t i = 0; i < 16; i++) {
                     store32_le(out + 64 * j + 4 * i,
                                load32_le(in + 64 * j + 4 * i) ^
                                    V_LANE(x4[i], j));
                 }
             }
             st[12] += LANES; /* wraps only after the last block */
-            len -= 64 * LANES;
+            len -= LANES_BYTES;
             if (len == 0) {
                 break;
             }
-            in += 64 * LANES;
-            out += 64 * LANES;
+            in += LANES_BYTES;
+            out += LANES_BYTES;
         }
         ms_os_wipe(x4, sizeof x4);
     }
 #endif
     while (len >= 64) {
         chacha20_core(x, st);
-        for (int i = 0; i < 16; i++) {
+        for (size_t i = 0; i < 16; i++) {
             store32_le(out + 4 * i, load32_le(in + 4 * i) ^ x[i]);
         }
         st[12]++; /* wraps only after the last block (chacha20_fits) */
@@ -293,7 +310,7 @@ static void poly1305_init(poly1305_state *p, const unsigned char key[32])
     for (int i = 0; i < 5; i++) {
         p->h[i] = 0;
     }
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 4; i++) {
         p->s[i] = load32_le(key + 16 + 4 * i);
     }
 }

@@ -61,14 +61,14 @@ static size_t unhex(const char *s, unsigned char *out, size_t cap)
         } else if (ch >= 'A' && ch <= 'F') {
             v = ch - 'A' + 10;
         } else {
-            fprintf(stderr, "unhex: bad character %d\n", ch);
+            (void)fprintf(stderr, "unhex: bad character %d\n", ch);
             abort();
         }
         if (hi < 0) {
             hi = v;
         } else {
             if (n == cap) {
-                fprintf(stderr, "unhex: output too small\n");
+                (void)fprintf(stderr, "unhex: output too small\n");
                 abort();
             }
             out[n++] = (unsigned char)(hi << 4 | v);
@@ -76,7 +76,7 @@ static size_t unhex(const char *s, unsigned char *out, size_t cap)
         }
     }
     if (hi >= 0) {
-        fprintf(stderr, "unhex: odd number of digits\n");
+        (void)fprintf(stderr, "unhex: odd number of digits\n");
         abort();
     }
     return n;
@@ -873,6 +873,7 @@ static void test_tamper(void)
 static void test_long(void)
 {
     const size_t n = ((size_t)1 << 20) + 7; /* 16385 blocks, partial last */
+    const size_t split = (size_t)64 * 1000; /* blocks 1..1000, 1001.. */
     unsigned char key[32], nonce[12], tag[16], tag2[16], blk[64];
     unsigned char *pt = malloc(n), *ct = malloc(n), *out = malloc(n);
     int ok = 1;
@@ -907,9 +908,9 @@ static void test_long(void)
     check(ok, "long message: keystream block by block");
     /* Encrypting in pieces on block boundaries gives the same stream. */
     memcpy(out, pt, n);
-    ok = ms_chacha20_xor(key, 1, nonce, out, out, 64 * 1000) == 0 &&
-         ms_chacha20_xor(key, 1001, nonce, out + 64 * 1000, out + 64 * 1000,
-                         n - 64 * 1000) == 0 &&
+    ok = ms_chacha20_xor(key, 1, nonce, out, out, split) == 0 &&
+         ms_chacha20_xor(key, 1001, nonce, out + split, out + split,
+                         n - split) == 0 &&
          memcmp(out, ct, n) == 0;
     check(ok, "long message: split at a block boundary");
     ok = ms_aead_open(key, nonce, NULL, 0, ct, n, tag, out) == 0 &&
@@ -955,7 +956,8 @@ static void test_limits(void)
     {
         unsigned char four[256], want[256];
         for (uint32_t b = 0; b < 4; b++) {
-            ms_chacha20_block(key, 0xfffffffcU + b, nonce, want + 64 * b);
+            ms_chacha20_block(key, 0xfffffffcU + b, nonce,
+                              want + (size_t)64 * b);
         }
         memset(four, 0, sizeof four);
         check(ms_chacha20_xor(key, 0xfffffffcU, nonce, four, four, 256) ==
