@@ -19,8 +19,10 @@ COMMON_SOURCES = [
     "src/window.c",
     "src/ingest.c",
     "src/text.c",
+    "src/aead_hooks.c",
     "src/core/region.c",
     "src/core/scrub.c",
+    "src/core/chacha20poly1305.c",
 ]
 
 GCC_LIKE_FLAGS = [

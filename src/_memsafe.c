@@ -109,6 +109,14 @@ static PyMethodDef module_methods[] = {
     {"get_lock_policy", (PyCFunction)mod_get_lock_policy, METH_NOARGS,
      get_lock_policy_doc},
     {"_features", (PyCFunction)mod_features, METH_NOARGS, features_doc},
+    {"_chacha20poly1305_seal", (PyCFunction)(void (*)(void))ms_py_aead_seal,
+     METH_FASTCALL,
+     "_chacha20poly1305_seal(key, nonce, ad, plaintext, /)\n--\n\n"
+     "Test hook: the core's ChaCha20-Poly1305; ciphertext + 16-byte tag."},
+    {"_chacha20poly1305_open", (PyCFunction)(void (*)(void))ms_py_aead_open,
+     METH_FASTCALL,
+     "_chacha20poly1305_open(key, nonce, ad, data, /)\n--\n\n"
+     "Test hook: the plaintext; ValueError if the tag does not verify."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -96,4 +96,8 @@ Py_ssize_t ms_utf8_count(const unsigned char *p, size_t n);
 int ms_utf8_validate(const unsigned char *p, size_t n, size_t *bad_offset);
 int ms_utf8_equal_ct(const unsigned char *p, size_t n, PyObject *str);
 
+/* aead_hooks.c: test hooks over core/chacha20poly1305.c */
+PyObject *ms_py_aead_seal(PyObject *m, PyObject *const *a, Py_ssize_t n);
+PyObject *ms_py_aead_open(PyObject *m, PyObject *const *a, Py_ssize_t n);
+
 #endif /* MEMSAFE_EXT_H */
