@@ -76,18 +76,18 @@ static void chacha20_setup(uint32_t st[16], const unsigned char key[32],
  * working state is sixteen locals, which compilers keep in registers. */
 #define QR(a, b, c, d)                                                     \
     do {                                                                   \
-        a += b;                                                            \
-        d ^= a;                                                            \
-        d = ROTL32(d, 16);                                                 \
-        c += d;                                                            \
-        b ^= c;                                                            \
-        b = ROTL32(b, 12);                                                 \
-        a += b;                                                            \
-        d ^= a;                                                            \
-        d = ROTL32(d, 8);                                                  \
-        c += d;                                                            \
-        b ^= c;                                                            \
-        b = ROTL32(b, 7);                                                  \
+        (a) += (b);                                                        \
+        (d) ^= (a);                                                        \
+        (d) = ROTL32((d), 16);                                             \
+        (c) += (d);                                                        \
+        (b) ^= (c);                                                        \
+        (b) = ROTL32((b), 12);                                             \
+        (a) += (b);                                                        \
+        (d) ^= (a);                                                        \
+        (d) = ROTL32((d), 8);                                              \
+        (c) += (d);                                                        \
+        (b) ^= (c);                                                        \
+        (b) = ROTL32((b), 7);                                              \
     } while (0)
 
 static void chacha20_core(uint32_t x[16], const uint32_t st[16])
@@ -515,6 +515,7 @@ static void aead_tag(const unsigned char key[32],
     store64_le(lengths, (uint64_t)adlen);
     store64_le(lengths + 8, (uint64_t)len);
     poly1305_blocks(&p, lengths, 1, HIBIT);
+    ms_os_wipe(lengths, sizeof lengths);
     poly1305_finish(&p, tag);
 }
 
