@@ -39,7 +39,24 @@
  * cipher and the MAC (nothing in between launders it).
  */
 #include <stddef.h>
+/* Without valgrind's header (a machine that only runs static analysis) the
+ * client requests do nothing: the harness then reports "NOT under
+ * valgrind" and scripts/aead-check fails it, controls unreported. */
+#if defined(__has_include)
+/* cppcheck-suppress preprocessorErrorDirective ; it has no __has_include */
+#if __has_include(<valgrind/memcheck.h>)
 #include <valgrind/memcheck.h>
+#define HAVE_MEMCHECK_H 1
+#endif
+#else
+#include <valgrind/memcheck.h>
+#define HAVE_MEMCHECK_H 1
+#endif
+#ifndef HAVE_MEMCHECK_H
+#define VALGRIND_MAKE_MEM_DEFINED(addr, len) ((void)(addr), (void)(len), 0)
+#define VALGRIND_MAKE_MEM_UNDEFINED(addr, len) ((void)(addr), (void)(len), 0)
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* The library's one declassification; --control=verdict turns it off. */
 static int declassify_verdict = 1;
@@ -101,6 +118,10 @@ static void run_length(size_t len)
     unsigned char key[32], nonce[12], ad[ADLEN], tag[16], blk[64], mac[16];
     int rc;
 
+    if (len > MAXLEN) {
+        expect(0, "length within the buffers", len);
+        return;
+    }
     pattern(key, sizeof key, 1);
     pattern(nonce, sizeof nonce, 2);
     pattern(ad, sizeof ad, 3);
