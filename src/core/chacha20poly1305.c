@@ -2,9 +2,11 @@
  * chacha20poly1305.c - ChaCha20, Poly1305 and AEAD_CHACHA20_POLY1305,
  * written from RFC 8439.
  *
- * ChaCha20 works on sixteen 32-bit words.  Poly1305 keeps the accumulator
- * and r in five 26-bit limbs and multiplies 32 x 32 -> 64 bits, so nothing
- * wider than uint64_t is needed (gcc, clang, mingw-w64 and MSVC alike).
+ * ChaCha20 works on sixteen 32-bit words: one block at a time, and with
+ * gcc and clang four blocks at a time in generic vectors (SSE2, NEON) for
+ * long messages.  Poly1305 keeps the accumulator and r in five 26-bit
+ * limbs and multiplies 32 x 32 -> 64 bits, so nothing wider than uint64_t
+ * is needed (gcc, clang, mingw-w64 and MSVC alike).
  *
  * Constant time: the only branches and loop bounds are on lengths, which
  * are public; keys, plaintext, ciphertext and tags only ever flow through
