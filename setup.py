@@ -23,6 +23,7 @@ COMMON_SOURCES = [
     "src/config.c",
     "src/errors.c",
     "src/harden.c",
+    "src/aead_hooks.c",
     # The core: C with no Python in it (src/core/store.h is its interface).
     "src/core/store.c",
     "src/core/region.c",

@@ -6,6 +6,7 @@
  */
 #include "ext.h"
 
+#include "aead_hooks.h"
 #include "config.h"
 #include "core/registry.h"
 #include "core/scrub.h"
@@ -244,6 +245,14 @@ static PyMethodDef module_methods[] = {
     {"_stats", (PyCFunction)mod_stats, METH_NOARGS, stats_doc},
     {"_features", (PyCFunction)mod_features, METH_NOARGS, features_doc},
     {"harden", (PyCFunction)ms_py_harden, METH_NOARGS, ms_py_harden_doc},
+    {"_chacha20poly1305_seal", (PyCFunction)(void (*)(void))ms_py_aead_seal,
+     METH_FASTCALL,
+     "_chacha20poly1305_seal(key, nonce, ad, plaintext, /)\n--\n\n"
+     "Test hook: the core's ChaCha20-Poly1305; ciphertext + 16-byte tag."},
+    {"_chacha20poly1305_open", (PyCFunction)(void (*)(void))ms_py_aead_open,
+     METH_FASTCALL,
+     "_chacha20poly1305_open(key, nonce, ad, data, /)\n--\n\n"
+     "Test hook: the plaintext; ValueError if the tag does not verify."},
     {NULL, NULL, 0, NULL}
 };
 

@@ -2,9 +2,11 @@
  * chacha20poly1305.c - ChaCha20, Poly1305 and AEAD_CHACHA20_POLY1305,
  * written from RFC 8439.
  *
- * ChaCha20 works on sixteen 32-bit words.  Poly1305 keeps the accumulator
- * and r in five 26-bit limbs and multiplies 32 x 32 -> 64 bits, so nothing
- * wider than uint64_t is needed (gcc, clang, mingw-w64 and MSVC alike).
+ * ChaCha20 works on sixteen 32-bit words: one block at a time, and with
+ * gcc and clang four blocks at a time in generic vectors (SSE2, NEON) for
+ * long messages.  Poly1305 keeps the accumulator and r in five 26-bit
+ * limbs and multiplies 32 x 32 -> 64 bits, so nothing wider than uint64_t
+ * is needed (gcc, clang, mingw-w64 and MSVC alike).
  *
  * Constant time: the only branches and loop bounds are on lengths, which
  * are public; keys, plaintext, ciphertext and tags only ever flow through
@@ -55,22 +57,6 @@ static void store64_le(unsigned char *p, uint64_t v)
 
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 
-#define QUARTERROUND(x, a, b, c, d)                                        \
-    do {                                                                   \
-        (x)[a] += (x)[b];                                                  \
-        (x)[d] ^= (x)[a];                                                  \
-        (x)[d] = ROTL32((x)[d], 16);                                       \
-        (x)[c] += (x)[d];                                                  \
-        (x)[b] ^= (x)[c];                                                  \
-        (x)[b] = ROTL32((x)[b], 12);                                       \
-        (x)[a] += (x)[b];                                                  \
-        (x)[d] ^= (x)[a];                                                  \
-        (x)[d] = ROTL32((x)[d], 8);                                        \
-        (x)[c] += (x)[d];                                                  \
-        (x)[b] ^= (x)[c];                                                  \
-        (x)[b] = ROTL32((x)[b], 7);                                        \
-    } while (0)
-
 /* constants | key | counter | nonce (2.3) */
 static void chacha20_setup(uint32_t st[16], const unsigned char key[32],
                            uint32_t counter, const unsigned char nonce[12])
@@ -88,25 +74,57 @@ static void chacha20_setup(uint32_t st[16], const unsigned char key[32],
     st[15] = load32_le(nonce + 8);
 }
 
-/* x = the 20-round block function of st (before serialisation). */
+/* x = the 20-round block function of st (before serialisation).  The
+ * working state is sixteen locals, which compilers keep in registers. */
+#define QR(a, b, c, d)                                                     \
+    do {                                                                   \
+        (a) += (b);                                                        \
+        (d) ^= (a);                                                        \
+        (d) = ROTL32((d), 16);                                             \
+        (c) += (d);                                                        \
+        (b) ^= (c);                                                        \
+        (b) = ROTL32((b), 12);                                             \
+        (a) += (b);                                                        \
+        (d) ^= (a);                                                        \
+        (d) = ROTL32((d), 8);                                              \
+        (c) += (d);                                                        \
+        (b) ^= (c);                                                        \
+        (b) = ROTL32((b), 7);                                              \
+    } while (0)
+
 static void chacha20_core(uint32_t x[16], const uint32_t st[16])
 {
-    for (int i = 0; i < 16; i++) {
-        x[i] = st[i];
-    }
+    uint32_t x0 = st[0], x1 = st[1], x2 = st[2], x3 = st[3], x4 = st[4],
+             x5 = st[5], x6 = st[6], x7 = st[7], x8 = st[8], x9 = st[9],
+             x10 = st[10], x11 = st[11], x12 = st[12], x13 = st[13],
+             x14 = st[14], x15 = st[15];
+
     for (int i = 0; i < 10; i++) {
-        QUARTERROUND(x, 0, 4, 8, 12);
-        QUARTERROUND(x, 1, 5, 9, 13);
-        QUARTERROUND(x, 2, 6, 10, 14);
-        QUARTERROUND(x, 3, 7, 11, 15);
-        QUARTERROUND(x, 0, 5, 10, 15);
-        QUARTERROUND(x, 1, 6, 11, 12);
-        QUARTERROUND(x, 2, 7, 8, 13);
-        QUARTERROUND(x, 3, 4, 9, 14);
+        QR(x0, x4, x8, x12);
+        QR(x1, x5, x9, x13);
+        QR(x2, x6, x10, x14);
+        QR(x3, x7, x11, x15);
+        QR(x0, x5, x10, x15);
+        QR(x1, x6, x11, x12);
+        QR(x2, x7, x8, x13);
+        QR(x3, x4, x9, x14);
     }
-    for (int i = 0; i < 16; i++) {
-        x[i] += st[i];
-    }
+    x[0] = x0 + st[0];
+    x[1] = x1 + st[1];
+    x[2] = x2 + st[2];
+    x[3] = x3 + st[3];
+    x[4] = x4 + st[4];
+    x[5] = x5 + st[5];
+    x[6] = x6 + st[6];
+    x[7] = x7 + st[7];
+    x[8] = x8 + st[8];
+    x[9] = x9 + st[9];
+    x[10] = x10 + st[10];
+    x[11] = x11 + st[11];
+    x[12] = x12 + st[12];
+    x[13] = x13 + st[13];
+    x[14] = x14 + st[14];
+    x[15] = x15 + st[15];
 }
 
 /* Four consecutive blocks at once (counters st[12] .. st[12] + 3) where
@@ -499,6 +517,7 @@ static void aead_tag(const unsigned char key[32],
     store64_le(lengths, (uint64_t)adlen);
     store64_le(lengths + 8, (uint64_t)len);
     poly1305_blocks(&p, lengths, 1, HIBIT);
+    ms_os_wipe(lengths, sizeof lengths);
     poly1305_finish(&p, tag);
 }
 

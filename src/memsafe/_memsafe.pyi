@@ -109,3 +109,9 @@ class HardenReport(TypedDict):
     debugger_attached: bool | int | str
 
 def harden() -> HardenReport: ...
+def _chacha20poly1305_seal(
+    key: Buffer, nonce: Buffer, ad: Buffer, plaintext: Buffer, /
+) -> bytes: ...
+def _chacha20poly1305_open(
+    key: Buffer, nonce: Buffer, ad: Buffer, data: Buffer, /
+) -> bytes: ...
