@@ -38,6 +38,8 @@ open_ = _memsafe._chacha20poly1305_open
 
 TAG = 16
 
+pytestmark = pytest.mark.storage("any")  # engine-independent
+
 
 def _h(text: str) -> bytes:
     return bytes.fromhex(text.replace(":", " "))

@@ -26,12 +26,15 @@ from helpers import LINUX, not_sanitized
 ROOT = Path(__file__).resolve().parents[1]
 RUN = Path("benchmarks") / "run.py"
 
-pytestmark = pytest.mark.skipif(
-    not (ROOT / RUN).is_file()
-    or not (ROOT / ".git").exists()
-    or shutil.which("git") is None,
-    reason="needs a git checkout with benchmarks/ and git",
-)
+pytestmark = [
+    pytest.mark.storage("any"),
+    pytest.mark.skipif(
+        not (ROOT / RUN).is_file()
+        or not (ROOT / ".git").exists()
+        or shutil.which("git") is None,
+        reason="needs a git checkout with benchmarks/ and git",
+    ),
+]
 
 
 def git(repo: Path, *args: str) -> str:

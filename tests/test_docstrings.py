@@ -15,7 +15,10 @@ import pytest
 
 CONF = Path(__file__).resolve().parents[1] / "docs" / "conf.py"
 
-pytestmark = pytest.mark.skipif(not CONF.is_file(), reason="no docs/conf.py here")
+pytestmark = [
+    pytest.mark.storage("any"),
+    pytest.mark.skipif(not CONF.is_file(), reason="no docs/conf.py here"),
+]
 
 
 @pytest.fixture

@@ -355,5 +355,5 @@ def test_window_and_its_view_are_unhashable() -> None:
         with pytest.raises(TypeError):
             hash(view[1:])
         with pytest.raises(TypeError):
-            {view: 1}
+            _ = {view: 1}
     k.close()

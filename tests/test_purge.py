@@ -58,7 +58,7 @@ def test_purge_wipes_every_secret_and_later_use_raises() -> None:
     where = [stored(s) for s in secrets]
     assert all(read_self(a, n) != bytes(n) for a, n in where)
     memsafe.purge()
-    for s, (a, n) in zip(secrets, where):
+    for s, (a, n) in zip(secrets, where, strict=True):
         assert read_self(a, n) == bytes(n), "purge left the bytes in place"
         with pytest.raises(ValueError, match="purged"):
             s.read(bytes)
@@ -237,8 +237,9 @@ def run_to_the_end(tmp_path: Path, mode: str, stops: int) -> dict[str, object]:
     """Run CHILD under gdb; dump its memory at the `stops`-th stop."""
     (tmp_path / "dump.py").write_text(DUMP)
     (tmp_path / "child.py").write_text(CHILD)
-    cmds = ["-ex", "set pagination off", "-ex", "set auto-load safe-path /", "-ex", "catch syscall exit_group",
-            "-ex", "handle SIGTERM stop pass", "-ex", "run"]
+    cmds = ["-ex", "set pagination off", "-ex", "set auto-load safe-path /"]
+    cmds += ["-ex", "catch syscall exit_group"]
+    cmds += ["-ex", "handle SIGTERM stop pass", "-ex", "run"]
     for _ in range(stops - 1):
         cmds += ["-ex", "continue"]
     cmds += ["-ex", f"source {tmp_path / 'dump.py'}", "-ex", "kill"]

@@ -20,6 +20,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 from memsafe._memsafe import (
     LockError,
@@ -68,7 +69,7 @@ POLICY_ENV = "MEMSAFE_LOCK_POLICY"
 STORAGE_ENV = "MEMSAFE_STORAGE"
 SECRETMEM_ENV = "MEMSAFE_SECRETMEM"
 
-_SETTINGS: tuple[tuple[str, tuple[str, ...], Callable[[str], None], str], ...] = (
+_SETTINGS: tuple[tuple[str, tuple[str, ...], Callable[[Any], None], str], ...] = (
     (POLICY_ENV, ("strict", "warn", "off"), set_lock_policy, "strict"),
     (STORAGE_ENV, ("guarded", "sealed"), set_default_storage, "guarded"),
     (SECRETMEM_ENV, ("off", "prefer", "require"), set_secretmem, "off"),

@@ -14,6 +14,7 @@ import platform
 import sys
 import warnings
 from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from memsafe import _kernel
 from memsafe._memsafe import (
@@ -49,7 +50,9 @@ def _size(n: int) -> str:
     return f"{n // 1024} KiB" if n >= 1024 else f"{n} B"
 
 
-def _probe_secret(storage: str = "guarded", data: bytes | None = None) -> MemSafe:
+def _probe_secret(
+    storage: Literal["guarded", "sealed"] = "guarded", data: bytes | None = None
+) -> MemSafe:
     """A small secret created under 'warn' so a lock failure is observable."""
     previous = get_lock_policy()
     set_lock_policy("warn")
@@ -92,7 +95,7 @@ def _window_check(secret: MemSafe, data: int) -> Check:
     return Check("no-access outside windows", status, f"data pages {detail}")
 
 
-def _huge_check(info: dict[str, int], flags: frozenset[str]) -> Check:
+def _huge_check(info: dict[str, Any], flags: frozenset[str]) -> Check:
     if info["secretmem"]:
         return Check(
             "no transparent huge pages",
@@ -102,7 +105,7 @@ def _huge_check(info: dict[str, int], flags: frozenset[str]) -> Check:
     return _flag_check("no transparent huge pages", flags, "nh", "MADV_NOHUGEPAGE")
 
 
-def _guard_check(info: dict[str, int]) -> Check:
+def _guard_check(info: dict[str, Any]) -> Check:
     page = info["data"] - info["base"]
     before = _kernel.perms_at(info["base"])
     after = _kernel.perms_at(info["base"] + info["total"] - page)

@@ -247,6 +247,7 @@ static void read_checks(unsigned char *data, size_t ps)
 static void region_checks(size_t ps)
 {
     ms_oserr err;
+    int dontfork = 0;
     void *base = NULL;
     unsigned char *data;
     int ok;
@@ -274,10 +275,11 @@ static void region_checks(size_t ps)
     check(lock_with_retry(data, ps, &err) == 0, "lock middle page", &err);
 
     clear_err(&err);
-    check(ms_os_harden(data, ps, &err) == 0, "harden middle page", &err);
+    check(ms_os_harden(data, ps, 0, &dontfork, &err) == 0,
+          "harden middle page", &err);
     clear_err(&err);
-    check(ms_os_harden(data, ps, &err) == 0, "harden middle page again",
-          &err);
+    check(ms_os_harden(data, ps, 0, &dontfork, &err) == 0,
+          "harden middle page again", &err);
 
     clear_err(&err);
     ok = ms_os_protect(data, ps, MS_PROT_READ, &err) == 0;
@@ -321,6 +323,7 @@ static void many_regions_check(size_t ps)
 {
     static void *bases[MANY_REGIONS];
     ms_oserr err;
+    int dontfork = 0;
     int made = 0;
     int ok = 1;
 
@@ -329,8 +332,8 @@ static void many_regions_check(size_t ps)
         ok = ms_os_reserve(3 * ps, &bases[made], &err) == 0;
         if (ok) {
             made++;
-            ok = ms_os_harden((unsigned char *)bases[made - 1] + ps, ps,
-                              &err) == 0;
+            ok = ms_os_harden((unsigned char *)bases[made - 1] + ps, ps, 0,
+                              &dontfork, &err) == 0;
         }
     }
     check(ok, "reserve and harden 520 regions", &err);
