@@ -1243,3 +1243,43 @@ def test_getpass_tty_unavailable_falls_back_to_stdin() -> None:
     result, screen = run_on_pty("open(/dev/tty):1:ENXIO")
     assert result["ok"] is True, (result, screen)
     assert b"GetPassWarning" in screen
+
+
+@pytest.mark.storage("guarded")  # the sealed engine's windows make no call
+def test_reprotect_failure_is_reported_by_the_call_that_caused_it() -> None:
+    """An internal window (==, reveal(), copy(), compare_digest) whose
+    closing mprotect fails destroys the secret (fail closed) and the very
+    call that closed it raises OSError - not the secret's next use."""
+    out = child_json(
+        """
+        import copy
+        # (call, which mprotect closes the internal window on k)
+        calls = {
+            "eq": (lambda k: k == b"x" * 40, 2),
+            "reveal": (lambda k: k.reveal(), 2),
+            "compare_digest": (lambda k: memsafe.compare_digest(k, b"x" * 40), 2),
+            # open k, make the copy's pages, seal the copy, then close k
+            "copy": (lambda k: copy.copy(k), 4),
+        }
+        r = {}
+        for name, (call, nth) in calls.items():
+            k = memsafe.SecretBytes(b"x" * 40)
+            os.environ["MEMSAFE_FAULT"] = f"mprotect:{nth}:ENOMEM"
+            try:
+                call(k)
+                r[name] = "no error"
+            except OSError as e:
+                r[name] = e.errno
+            del os.environ["MEMSAFE_FAULT"]
+            try:
+                k.read(bytes)
+                r[name + "-after"] = "usable"
+            except ValueError as e:
+                r[name + "-after"] = "destroyed" in str(e)
+        print(json.dumps(r))
+    """,
+        prelude=KERNEL_VIEW,
+    )
+    for name in ("eq", "reveal", "copy", "compare_digest"):
+        assert out[name] == ERRNO["ENOMEM"], out
+        assert out[name + "-after"] is True, out
