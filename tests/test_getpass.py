@@ -5,7 +5,11 @@ leader whose controlling terminal is the slave side of a pty; the test
 types on the master side and reads back everything the child wrote to the
 terminal.  Results come back over a separate status pipe, so the terminal
 output holds only what getpass itself wrote.  Without a terminal, the child
-runs in a new session (so /dev/tty cannot be opened) with stdin a pipe.
+runs in a new session (so /dev/tty cannot be opened) with stdin a pipe, and
+getpass reads the line through sys.stdin (so what the program has already
+buffered there is never skipped): the rest of the input is then in
+sys.stdin's buffer, not on file descriptor 0.  Every case runs with both
+storage engines (the child inherits MEMSAFE_STORAGE).
 """
 
 from __future__ import annotations
@@ -46,22 +50,43 @@ def hexof(secret):
         return view.hex()
 
 
+# vmflags and perms of the mapping that stores the secret (guarded: its
+# data pages; sealed: its cipher arena), its engine, and whether no
+# plaintext is reachable (guarded: no-access; sealed: no plaintext slot).
 def flags(secret):
-    m = _kernel.mapping_at(secret._region_info()["data"])
-    return ",".join(sorted(m.vmflags)) + " " + m.perms
+    info = secret._region_info()
+    if info["storage"] == "guarded":
+        m = _kernel.mapping_at(info["data"])
+        rest = m.perms in ("---p", "---s")
+    else:
+        m = _kernel.mapping_at(info["arena"])
+        rest = info["plaintext"] == 0
+    return " ".join([",".join(sorted(m.vmflags)), m.perms, info["storage"], str(rest)])
+
+
+# What is left of the input after getpass: in sys.stdin's buffer.
+def rest_of_stdin():
+    return sys.stdin.read().encode("utf-8", "surrogateescape")
 """
 
 
 class Child:
     """A child Python running PRELUDE + body, with or without a pty."""
 
-    def __init__(self, body: str, *, tty: bool = True, stdin: bytes = b"") -> None:
+    def __init__(
+        self,
+        body: str,
+        *,
+        tty: bool = True,
+        stdin: bytes = b"",
+        env: dict[str, str] | None = None,
+    ) -> None:
         code = PRELUDE + textwrap.dedent(body)
         status_r, status_w = os.pipe()
         self.status_fd = status_r
         self.master = -1
         self.output = b""
-        env = helpers.child_env()
+        env = helpers.child_env(env)
         if tty:
             self.master, slave = os.openpty()
             self.proc = subprocess.Popen(
@@ -165,7 +190,7 @@ def quiet_terminal(output: bytes, prompt: bytes) -> bytes:
 TTY_READ = """
 before = termios.tcgetattr(0)
 try:
-    p = memsafe.SecretStr.getpass(PROMPT)
+    p = memsafe.SecretStr.getpass(PROMPT, **KW)
 except BaseException as e:
     report("raised", type(e).__name__, termios.tcgetattr(0) == before)
     report("message", repr(str(e)))
@@ -181,10 +206,15 @@ else:
 
 
 def tty_session(
-    keys: bytes, prompt: str = "Enter PIN: ", *, pause: float = 0.0
+    keys: bytes,
+    prompt: str = "Enter PIN: ",
+    *,
+    pause: float = 0.0,
+    kw: dict[str, object] | None = None,
 ) -> tuple[dict[str, str], bytes]:
-    """Type keys at the prompt; return the child's report and the terminal."""
-    child = Child(f"PROMPT = {prompt!r}\n" + TTY_READ)
+    """Type keys at the prompt (getpass called with keyword arguments kw);
+    return the child's report and the terminal."""
+    child = Child(f"PROMPT = {prompt!r}\nKW = {kw or {}!r}\n" + TTY_READ)
     try:
         child.wait_for(prompt.encode())
         # Echo is off before the prompt is written (keys typed earlier
@@ -220,14 +250,18 @@ def test_typed_edits_are_applied_and_nothing_is_echoed() -> None:
 
 @helpers.not_sanitized
 @helpers.linux_only
-def test_result_is_locked_and_hardened() -> None:
+def test_result_is_locked_and_hardened(storage: str) -> None:
     report, _ = tty_session(b"correct horse\r")
     assert bytes.fromhex(report["hex"]) == b"correct horse"
     assert report["locked"] == "True"
-    vmflags, perms = report["flags"].split()
+    vmflags, perms, engine, at_rest = report["flags"].split()
+    assert engine == storage
     assert {"lo", "dd"} <= set(vmflags.split(","))
     assert "wf" in vmflags.split(",") or "dc" in vmflags.split(",")
-    assert perms in ("---p", "---s")
+    # Guarded pages are no-access at rest; a sealed arena is read-write but
+    # holds only ciphertext, and no plaintext slot is left.
+    assert perms in (("---p", "---s") if storage == "guarded" else ("rw-p", "rw-s"))
+    assert at_rest == "True"
 
 
 def test_default_prompt() -> None:
@@ -275,7 +309,7 @@ def test_ctrl_c_restores_the_terminal() -> None:
 
 
 def test_sigint_restores_the_terminal() -> None:
-    child = Child("PROMPT = 'Enter PIN: '\n" + TTY_READ)
+    child = Child("PROMPT = 'Enter PIN: '\nKW = {}\n" + TTY_READ)
     child.wait_for(b"Enter PIN: ")
     child.type(b"partial")
     time.sleep(0.1)  # let the child block in read()
@@ -299,6 +333,37 @@ def test_invalid_utf8_from_terminal() -> None:
     for fragment in ("secretA", "secretB", "xff", "ÿ", "255"):
         assert fragment not in message
     assert b"secret" not in out
+
+
+@pytest.mark.parametrize(
+    ("keys", "max_size", "ok"),
+    [
+        (b"hunter2", 7, True),
+        (b"hunter2", 6, False),
+        ("pässwörd".encode(), 10, True),  # 8 characters, 10 bytes
+        ("pässwörd".encode(), 9, False),  # the limit counts bytes
+        (b"", 0, True),
+        (b"qq", 1, False),
+    ],
+)
+def test_max_size_on_a_terminal(keys: bytes, max_size: int, ok: bool) -> None:
+    report, out = tty_session(keys + b"\r", kw={"max_size": max_size})
+    if ok:
+        assert bytes.fromhex(report["hex"]) == keys
+        return
+    assert report["raised"] == "ValueError True"  # terminal restored
+    assert "max_size" in report["message"]
+    assert keys.decode() not in report["message"]
+    assert keys not in out
+
+
+def test_storage_argument_on_a_terminal(storage: str) -> None:
+    other = "sealed" if storage == "guarded" else "guarded"
+    report, _ = tty_session(b"pw\r", kw={"storage": other})
+    assert bytes.fromhex(report["hex"]) == b"pw"
+    assert report["flags"].split()[2] == other
+    report, _ = tty_session(b"pw\r")  # storage=None: the default engine
+    assert report["flags"].split()[2] == storage
 
 
 def test_subclass_getpass_returns_the_subclass() -> None:
@@ -349,7 +414,7 @@ with warnings.catch_warnings(record=True) as caught:
         report("len", len(p))
         report("locked", p.locked)
 report("warnings", ",".join(w.category.__name__ for w in caught) or "-")
-report("rest", os.read(0, 1000).hex() or "-")
+report("rest", rest_of_stdin().hex() or "-")
 """
 
 
@@ -383,7 +448,8 @@ def test_no_terminal_empty_line() -> None:
 
 
 def test_no_terminal_crlf_line_ending() -> None:
-    # getpass.getpass reads text-mode stdin, which turns "\r\n" into "\n".
+    # sys.stdin on POSIX does not translate "\r\n" (newline="\n"): getpass
+    # drops the "\r" itself, as getpass.getpass's callers expect.
     report, _ = no_tty_session(b"pw\r\nnext\n")
     assert bytes.fromhex(report["hex"]) == b"pw"
     assert bytes.fromhex(report["rest"]) == b"next\n"
@@ -426,6 +492,266 @@ def test_no_terminal_closed_stdin_is_oserror() -> None:
     )
     lines, _, _ = child.finish()
     assert lines == ["OSError True"]
+
+
+def test_issue_input_then_getpass_from_a_pipe() -> None:
+    """The reported scenario: printf 'alice\\nhunter2\\n' | setsid python -c
+    "user = input(); password = memsafe.SecretStr.getpass()" - input() has
+    pulled the whole pipe into sys.stdin's buffer, and getpass must read the
+    password from there, not find fd 0 at EOF."""
+    code = textwrap.dedent(
+        """
+        import os
+        import memsafe
+        try:
+            os.close(os.open("/dev/tty", os.O_RDWR))
+        except OSError:
+            print("no-tty")
+        user = input()
+        password = memsafe.SecretStr.getpass()
+        print(repr(user), password == "hunter2", password.reveal() == "hunter2",
+              len(password), type(password).__name__)
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        input=b"alice\nhunter2\n",
+        capture_output=True,
+        start_new_session=True,  # setsid: no controlling terminal
+        env=helpers.child_env(),
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert proc.stdout.decode().splitlines() == [
+        "no-tty",
+        "'alice' True True 7 SecretStr",
+    ]
+    assert b"GetPassWarning" in proc.stderr
+    assert b"Password: " in proc.stderr
+    assert b"hunter2" not in proc.stderr
+
+
+def test_no_terminal_lines_stay_in_order() -> None:
+    child = Child(
+        """
+        warnings.simplefilter("ignore")
+        report("readline", repr(sys.stdin.readline()))
+        report("getpass", hexof(memsafe.SecretStr.getpass("")))
+        report("input", repr(input()))
+        report("getpass", hexof(memsafe.SecretStr.getpass("")))
+        report("rest", rest_of_stdin().hex())
+        """,
+        tty=False,
+        stdin=b"one\ntwo\nthree\nfour\nfive\nsix",
+    )
+    lines, _, _ = child.finish()
+    assert lines == [
+        "readline 'one\\n'",
+        "getpass " + b"two".hex(),
+        "input 'three'",
+        "getpass " + b"four".hex(),
+        "rest " + b"five\nsix".hex(),
+    ]
+
+
+def test_no_terminal_without_sys_stdin_reads_fd0() -> None:
+    """sys.stdin is None (pythonw, a daemon that closed it): file
+    descriptor 0 is read directly, one line and no more."""
+    child = Child(
+        """
+        sys.stdin = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            p = memsafe.SecretStr.getpass("PW: ")
+        report("hex", hexof(p))
+        report("warnings", ",".join(w.category.__name__ for w in caught))
+        report("rest", os.read(0, 1000).hex())
+        """,
+        tty=False,
+        stdin=b"line one\nline two\n",
+    )
+    lines, _, err = child.finish()
+    report = dict(line.split(" ", 1) for line in lines)
+    assert bytes.fromhex(report["hex"]) == b"line one"
+    assert report["warnings"] == "GetPassWarning"
+    assert bytes.fromhex(report["rest"]) == b"line two\n"
+    assert b"PW: " in err
+
+
+# (line, max_size argument as Python source or None for the default, result)
+MAX_SIZE_CASES = [
+    ("x" * 8, "8", "ok 8"),
+    ("x" * 9, "8", "ValueError"),
+    ("é" * 4, "8", "ok 8"),
+    ("é" * 5, "8", "ValueError"),  # 5 characters, 10 bytes: bytes count
+    ("", "0", "ok 0"),
+    ("a", "0", "ValueError"),
+    ("y" * 65536, None, "ok 65536"),  # the default limit
+    ("y" * 65537, None, "ValueError"),
+    ("z" * 100000, "None", "ok 100000"),  # max_size=None: no limit
+    ("w" * 5, "Index(5)", "ok 5"),  # sizes are operator.index integers
+]
+
+
+def test_no_terminal_max_size() -> None:
+    """A line over max_size UTF-8 bytes is a ValueError that shows nothing
+    of the line."""
+    calls = [
+        "memsafe.SecretStr.getpass('')"
+        if arg is None
+        else f"memsafe.SecretStr.getpass('', max_size={arg})"
+        for _, arg, _ in MAX_SIZE_CASES
+    ]
+    child = Child(
+        f"""
+        warnings.simplefilter("ignore")
+        class Index:
+            def __init__(self, n):
+                self.n = n
+            def __index__(self):
+                return self.n
+        for call in {calls!r}:
+            try:
+                p = eval(call)
+            except ValueError as e:
+                report("ValueError")
+                if "max_size" not in str(e):
+                    report("bad message", repr(str(e)))
+                for ch in "xéyzw":
+                    if ch * 3 in str(e):
+                        report("content in message", repr(str(e)))
+            else:
+                report("ok", p.nbytes)
+        report("rest", rest_of_stdin().hex() or "-")
+        """,
+        tty=False,
+        stdin=b"".join(t.encode() + b"\n" for t, _, _ in MAX_SIZE_CASES) + b"end\n",
+    )
+    lines, _, _ = child.finish()
+    assert lines == [want for _, _, want in MAX_SIZE_CASES] + ["rest " + b"end\n".hex()]
+
+
+def test_no_terminal_bad_max_size_reads_nothing() -> None:
+    child = Child(
+        """
+        warnings.simplefilter("ignore")
+        for bad in (-1, "8", 8.0, b"8"):
+            try:
+                memsafe.SecretStr.getpass("", max_size=bad)
+            except (TypeError, ValueError) as e:
+                report(type(e).__name__)
+        report("rest", rest_of_stdin().hex())
+        """,
+        tty=False,
+        stdin=b"pw\n",
+    )
+    lines, _, _ = child.finish()
+    assert lines == [
+        "ValueError",
+        "TypeError",
+        "TypeError",
+        "TypeError",
+        "rest " + b"pw\n".hex(),
+    ]
+
+
+def test_no_terminal_storage_argument(storage: str) -> None:
+    child = Child(
+        """
+        warnings.simplefilter("ignore")
+        kws = [{}, {"storage": None}, {"storage": "guarded"}, {"storage": "sealed"}]
+        for kw in kws:
+            p = memsafe.SecretStr.getpass("", **kw)
+            report(p.storage, hexof(p), flags(p).split()[-1])
+        try:
+            memsafe.SecretStr.getpass("", storage="bogus")
+        except ValueError:
+            report("ValueError")
+        report("rest", rest_of_stdin().hex())
+        """,
+        tty=False,
+        stdin=b"a\nb\nc\nd\ne\n",
+    )
+    lines, _, _ = child.finish()
+    assert lines == [
+        f"{storage} {b'a'.hex()} True",  # the default: MEMSAFE_STORAGE
+        f"{storage} {b'b'.hex()} True",
+        f"guarded {b'c'.hex()} True",
+        f"sealed {b'd'.hex()} True",
+        "ValueError",  # refused before anything was read
+        "rest " + b"e\n".hex(),
+    ]
+
+
+@helpers.linux_only
+def test_no_terminal_wipes_the_line_object_nobody_else_holds() -> None:
+    """The str that sys.stdin.readline() returned is overwritten before it
+    is freed when memsafe holds the only reference; a str that someone else
+    also holds is left intact (never corrupt another object)."""
+    child = Child(
+        """
+        import ctypes
+        HEADER = sys.getsizeof("") - 1  # a compact ASCII str's data offset
+        secret = "".join(["hunter2-", "q" * 300])  # built at run time: not interned
+        kept = []
+        class Stdin:
+            def __init__(self, keep):
+                self.keep = keep
+                self.addr = 0
+            def readline(self, size=-1):
+                line = "".join([secret, "\\n"])
+                self.addr = id(line)
+                if self.keep:
+                    kept.append(line)
+                return line
+        warnings.simplefilter("ignore")
+        for keep in (False, True):
+            sys.stdin = Stdin(keep)
+            p = memsafe.SecretStr.getpass("")
+            data = ctypes.string_at(sys.stdin.addr + HEADER, len(secret))
+            wiped = data == bytes(len(secret))
+            report(keep, p == secret, data == secret.encode(), wiped)
+        report("kept", kept[0] == secret + "\\n")
+        """,
+        tty=False,
+    )
+    lines, _, _ = child.finish()
+    assert lines == ["False True False True", "True True True False", "kept True"]
+
+
+@pytest.mark.storage("any")
+@pytest.mark.xfail(
+    strict=True,
+    reason="library: with sys.stdin.errors == 'strict' (PYTHONIOENCODING=utf-8:strict, "
+    "or a UTF-8 locale other than C/POSIX) sys.stdin.readline() raises a "
+    "UnicodeDecodeError that names the byte and carries the raw input "
+    "(.object) - the password and the lines after it",
+)
+def test_no_terminal_invalid_utf8_with_strict_stdin() -> None:
+    child = Child(
+        """
+        warnings.simplefilter("ignore")
+        try:
+            memsafe.SecretStr.getpass("PW: ")
+        except ValueError as e:
+            report("message", repr(str(e)))
+            report("unicode-error", isinstance(e, UnicodeError))
+            held = [getattr(e, "object", None), getattr(e.__context__, "object", None)]
+            report("carries", any(
+                isinstance(x, (bytes, bytearray)) and b"goodpart" in x for x in held
+            ))
+        """,
+        tty=False,
+        stdin=b"goodpart\xc3(badpart\nnext line\n",
+        env={"PYTHONIOENCODING": "utf-8:strict"},
+    )
+    lines, _, _ = child.finish()
+    report = dict(line.split(" ", 1) for line in lines)
+    assert report["unicode-error"] == "False"  # which would carry the bytes
+    assert "8" in report["message"]
+    for fragment in ("goodpart", "badpart", "xc3", "c3"):
+        assert fragment not in report["message"]
+    assert report["carries"] == "False"
 
 
 def test_utf8_validation_matches_python() -> None:

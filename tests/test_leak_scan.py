@@ -11,6 +11,20 @@ aligned piece of it either (a partial copy of 31 bytes or more contains
 one).  The positive control keeps bytes(view) alive in the child and the
 same scan must find it.
 
+Every scan runs with both storage engines (the child inherits
+MEMSAFE_STORAGE).  Nothing is excluded from the scan for either: a guarded
+secret's pages are no-access at rest (not readable, so not scanned), and a
+sealed secret's cipher arena is readable but holds only ciphertext; its
+plaintext window slot is wiped when the window closes, before the scan.
+
+getpass without a terminal reads through sys.stdin, whose buffers keep
+copies on the Python heap that memsafe cannot wipe (the documented
+trade-off of reading what the program has already buffered there): that
+route is not zero-copy and is scanned only for copies in memsafe's own
+memory.  Its zero-copy counterparts are scanned fully: from_fd(0) on a
+piped stdin (sys.stdin never touched), and getpass with sys.stdin None
+(file descriptor 0 read directly).
+
 Secrets are fresh os.urandom values, so an accidental match is impossible;
 sizes are 32 bytes and 300 bytes (a freed 32-byte heap block is reused at
 once and could hide a copy; a 300-byte one lives in a different size class).
@@ -66,6 +80,8 @@ try:
         secret = memsafe.SecretBytes.from_file(arg)
     elif mode == "fd":
         secret = memsafe.SecretBytes.from_fd(int(arg))
+    elif mode == "fd0":
+        secret = memsafe.SecretBytes.from_fd(0)  # stdin, never through sys.stdin
     elif mode == "fd_size":
         fd, n = arg.split(":")
         secret = memsafe.SecretBytes.from_fd(int(fd), size=int(n))
@@ -73,13 +89,21 @@ try:
         fd, n = arg.split(":")
         expect_error = EOFError
         memsafe.SecretBytes.from_fd(int(fd), size=int(n))
-    elif mode in ("getpass_tty", "getpass_stdin"):
+    elif mode in ("getpass_tty", "getpass_stdin", "getpass_fd0"):
         import warnings
         warnings.simplefilter("ignore")
+        if mode == "getpass_fd0":
+            sys.stdin = None  # no sys.stdin: fd 0 is read directly
         secret = memsafe.SecretStr.getpass("Key: ")
     elif mode == "getpass_tty_invalid":
         expect_error = ValueError
         memsafe.SecretStr.getpass("Key: ")
+    elif mode in ("getpass_fd0_invalid", "getpass_fd0_too_long"):
+        import warnings
+        warnings.simplefilter("ignore")
+        sys.stdin = None
+        expect_error = ValueError
+        memsafe.SecretStr.getpass("Key: ", max_size=int(arg))
     else:
         raise SystemExit("unknown mode " + mode)
 except BaseException as e:
@@ -98,7 +122,13 @@ else:
         if control:
             kept = bytes(view)
     info = secret._region_info()
-    say(f"secret {digest} {info['data']} {info['data_len']} {secret.locked}")
+    if info["storage"] == "guarded":
+        # The data pages; no slot, no plaintext copy.
+        where = [info["data"], info["data_len"], 0, 0, 0]
+    else:
+        where = [info["arena"], info["arena_len"], info["slot"], info["slot_len"],
+                 info["plaintext"]]
+    say(" ".join(map(str, ["secret", digest, secret.locked, info["storage"], *where])))
 say(f"{os.getpid()} ready")
 os.read(go, 1)
 """
@@ -110,13 +140,17 @@ class ScanResult:
     pieces: int = 0
     scanned: int = 0
     unreadable: int = 0
+    # Hits (whole or pieces) in memsafe's own mappings - the only ones
+    # marked "dd" (MADV_DONTDUMP) - and how much of those was readable.
+    in_secret_memory: int = 0
+    secret_memory_scanned: int = 0
     where: list[str] = dataclasses.field(default_factory=list)
     areas: set[str] = dataclasses.field(default_factory=set)
 
 
-def read_maps(pid: int) -> list[tuple[int, int, str, str]]:
-    """(start, end, perms, path) of every mapping of pid."""
-    return [(m.start, m.end, m.perms, m.path) for m in _kernel.maps(pid)]
+def read_maps(pid: int) -> list[tuple[int, int, str, str, frozenset[str]]]:
+    """(start, end, perms, path, vmflags) of every mapping of pid."""
+    return [(m.start, m.end, m.perms, m.path, m.vmflags) for m in _kernel.mappings(pid)]
 
 
 def read_region(fd: int, start: int, end: int, res: ScanResult) -> Iterator[bytes]:
@@ -156,24 +190,29 @@ def scan(pid: int, needles: list[bytes]) -> ScanResult:
     except PermissionError as e:  # not root and the child is not dumpable
         pytest.skip(f"cannot read the child's memory: {e}")
     try:
-        for start, end, perms, path in read_maps(pid):
+        for start, end, perms, path, vmflags in read_maps(pid):
             if not perms.startswith("r") or path in SPECIAL:
                 continue
+            ours = "dd" in vmflags
             # A chunk boundary could split a match: carry a tail over.
             tail = b""
             for data in read_region(fd, start, end, res):
                 buf = tail + data
                 res.scanned += len(data)
+                if ours:
+                    res.secret_memory_scanned += len(data)
                 res.areas.add(path)
                 for n in needles:
                     c = buf.count(n)
                     if c:
                         res.full += c
+                        res.in_secret_memory += c if ours else 0
                         res.where.append(f"whole {start:x}-{end:x} {perms} {path}")
                 for p in pieces:
                     c = buf.count(p)
                     if c:
                         res.pieces += c
+                        res.in_secret_memory += c if ours else 0
                         res.where.append(f"piece {start:x}-{end:x} {perms} {path}")
                 tail = data[-(max(map(len, needles)) - 1) :]
     finally:
@@ -230,10 +269,20 @@ class LeakChild:
             arg = {"fd": str(r), "fd_size": f"{r}:{n}", "fd_short": f"{r}:{n + 1}"}[
                 mode
             ]
-        elif mode == "getpass_stdin":
-            self.secret = text_secret(n)
+        elif mode in ("fd0", "getpass_stdin", "getpass_fd0") or mode.startswith(
+            "getpass_fd0_"
+        ):
+            # The secret on a pipe as stdin: raw bytes for from_fd(0), a
+            # line of text for getpass.
+            self.secret = os.urandom(n) if mode == "fd0" else text_secret(n)
+            line = {
+                "fd0": self.secret,
+                "getpass_fd0_invalid": self.secret + b"\xff\n",
+            }.get(mode, self.secret + b"\n")
+            if mode.startswith("getpass_fd0_"):
+                arg = str(n - 1 if mode == "getpass_fd0_too_long" else 65536)
             r, w = os.pipe()
-            os.write(w, self.secret + b"\n")
+            os.write(w, line)
             os.close(w)
             stdin = r
             close_after.append(r)
@@ -316,7 +365,9 @@ class LeakChild:
             self.proc.wait()
 
 
-MODES = ["random", "file", "fd", "fd_size", "getpass_tty", "getpass_stdin"]
+# The zero-copy ingestion paths (getpass through sys.stdin is not one: see
+# the module docstring and test_getpass_through_sys_stdin_...).
+MODES = ["random", "file", "fd", "fd_size", "fd0", "getpass_tty", "getpass_fd0"]
 SIZES = [32, 300]
 
 # Secret bytes stay in vector registers after the code that handled them
@@ -330,26 +381,48 @@ SIZES = [32, 300]
 CLEAN_CASES = [(mode, n) for mode in MODES for n in SIZES]
 
 
+@dataclasses.dataclass
+class Where:
+    """Where the child's secret lives, as it reported it."""
+
+    storage: str
+    pages: int  # guarded: the data pages; sealed: the cipher arena
+    pages_len: int
+    slot: int  # sealed only: the ciphertext [nonce | ct | tag]
+    slot_len: int
+    plaintext: int  # sealed only: the plaintext slot (0: none)
+
+
 def run_scan(
     mode: str, n: int, control: bool, tmp_dir: str
-) -> tuple[LeakChild, ScanResult, list[str], int]:
+) -> tuple[LeakChild, ScanResult, list[str], Where | None]:
     child = LeakChild(mode, n, control, tmp_dir)
     try:
         pid, lines = child.wait_ready()
         needles = [child.secret] + ([child.decoy] if child.decoy else [])
         res = scan(pid, needles)
         # Where the secret itself lives, seen from outside.
-        data = 0
+        where = None
         if lines and lines[0].startswith("secret "):
-            _, digest, data_s, _, locked = lines[0].split()
+            _, digest, locked, storage, *nums = lines[0].split()
+            where = Where(storage, *map(int, nums))
             assert digest == hashlib.sha256(child.secret).hexdigest()
             assert locked == "True"
-            data = int(data_s)
-            m = _kernel.mapping_at(data, pid)
+            assert storage == os.environ["MEMSAFE_STORAGE"]  # the child's engine
+            m = _kernel.mapping_at(where.pages, pid)
             assert m is not None
-            assert m.perms in ("---p", "---s"), m
             assert {"lo", "dd"} <= m.vmflags
             assert "wf" in m.vmflags or "dc" in m.vmflags
+            if storage == "guarded":
+                assert m.perms in ("---p", "---s"), m
+            else:
+                # Read-write, holding only ciphertext; no plaintext copy
+                # once the window has closed.
+                assert m.perms in ("rw-p", "rw-s"), m
+                assert m.start <= where.slot
+                assert where.slot + where.slot_len <= m.end
+                assert where.slot_len == len(child.secret) + 12 + 16
+                assert where.plaintext == 0
         child.finish()
     finally:
         child.kill()
@@ -357,15 +430,21 @@ def run_scan(
     # The scan really covered the heap, the stack and the interpreter.
     assert res.scanned > 4 << 20, res
     assert {"[heap]", "[stack]"} <= res.areas, res.areas
-    return child, res, lines, data
+    return child, res, lines, where
 
 
 @pytest.mark.parametrize(("mode", "n"), CLEAN_CASES)
-def test_no_copy_left_in_the_process(mode: str, n: int, tmp_path: object) -> None:
-    child, res, lines, _ = run_scan(mode, n, False, str(tmp_path))
+def test_no_copy_left_in_the_process(
+    mode: str, n: int, tmp_path: object, storage: str
+) -> None:
+    child, res, lines, where = run_scan(mode, n, False, str(tmp_path))
     assert lines and lines[0].startswith("secret ")
+    assert where is not None and where.storage == storage
     assert res.full == 0, res.where
     assert res.pieces == 0, res.where
+    if storage == "sealed":
+        # The arena (readable, holding the ciphertext) was scanned too.
+        assert res.secret_memory_scanned > 0, res
     if child.master >= 0:
         # Nothing of the password was echoed either.
         assert child.tty_output.strip(b"\r\n") == PROMPT, child.tty_output
@@ -382,9 +461,27 @@ def test_positive_control_finds_a_bytes_copy(
 
 
 @pytest.mark.parametrize("n", SIZES)
+def test_getpass_through_sys_stdin_leaves_no_copy_in_memsafe_memory(
+    n: int, tmp_path: object
+) -> None:
+    """Without a terminal getpass reads through sys.stdin: the copies its
+    buffers keep on the Python heap are the documented trade-off, but
+    memsafe's own memory (secret pages, arenas, window and scratch slots)
+    holds none, and the secret is at rest."""
+    _, res, lines, where = run_scan("getpass_stdin", n, False, str(tmp_path))
+    assert lines and lines[0].startswith("secret ") and where is not None
+    assert res.in_secret_memory == 0, res.where
+
+
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize(
     ("mode", "error"),
-    [("fd_short", "EOFError"), ("getpass_tty_invalid", "ValueError")],
+    [
+        ("fd_short", "EOFError"),
+        ("getpass_tty_invalid", "ValueError"),
+        ("getpass_fd0_invalid", "ValueError"),
+        ("getpass_fd0_too_long", "ValueError"),
+    ],
 )
 def test_failed_ingestion_leaves_no_copy(
     mode: str, error: str, n: int, tmp_path: object
@@ -396,23 +493,45 @@ def test_failed_ingestion_leaves_no_copy(
     assert res.pieces == 0, res.where
 
 
-def test_scan_reads_the_secret_pages_when_forced(tmp_path: object) -> None:
+def _read_child_memory(pid: int, addr: int, n: int) -> bytes:
+    fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
+    try:
+        return os.pread(fd, n, addr)
+    except OSError as e:
+        pytest.skip(f"secret memory not readable through /proc/PID/mem: {e}")
+    finally:
+        os.close(fd)
+
+
+def test_scan_reads_the_secret_pages_when_forced(
+    tmp_path: object, storage: str
+) -> None:
     """Sanity for the scanner: /proc/PID/mem (FOLL_FORCE) can read even the
-    no-access data pages, and finds the secret there exactly once - so the
-    zero counts above come from the readable mappings only."""
+    no-access data pages of a guarded secret, and finds the secret there
+    exactly once - so the zero counts above come from the readable mappings
+    only.  A sealed secret's arena, read the same way, holds its ciphertext
+    (the slot) and no plaintext."""
     child = LeakChild("random", 300, False, str(tmp_path))
     try:
         pid, lines = child.wait_ready()
-        data, data_len = (int(x) for x in lines[0].split()[2:4])
-        fd = os.open(f"/proc/{pid}/mem", os.O_RDONLY)
-        try:
-            pages = os.pread(fd, data_len, data)
-        except OSError as e:
-            pytest.skip(f"data pages not readable through /proc/PID/mem: {e}")
-        finally:
-            os.close(fd)
+        _, _, _, engine, *nums = lines[0].split()
+        where = Where(engine, *map(int, nums))
+        pages = _read_child_memory(pid, where.pages, where.pages_len)
+        slot = b""
+        if engine == "sealed":
+            slot = _read_child_memory(pid, where.slot, where.slot_len)
         child.finish()
     finally:
         child.kill()
-    assert pages.count(child.secret) == 1
-    assert pages.endswith(child.secret)  # right-aligned against the guard page
+    assert engine == storage
+    if engine == "guarded":
+        assert pages.count(child.secret) == 1
+        assert pages.endswith(child.secret)  # right-aligned against the guard page
+        return
+    assert len(slot) == where.slot_len == 300 + 12 + 16
+    assert slot in pages
+    assert slot.strip(b"\0"), "the slot is empty"
+    assert child.secret not in pages
+    # Not a single aligned 16-byte piece of the plaintext either.
+    for i in range(0, 300 - PIECE + 1, PIECE):
+        assert child.secret[i : i + PIECE] not in pages

@@ -82,17 +82,25 @@ from memsafe import _kernel
 pytestmark = linux_only
 
 PAGE = os.sysconf("SC_PAGESIZE") if hasattr(os, "sysconf") else 4096
+# AEAD framing of a sealed slot: [nonce 12 | ciphertext | tag 16].
+SLOT_OVERHEAD = 12 + 16
+# The sealed engine's biggest pooled slot (src/core/pool.c); a bigger slot
+# gets an arena of its own, unmapped when it is freed.
+LARGEST_SLOT_CLASS = 4096
 # Sizes around the interesting edges: empty, one byte, the canary filling the
-# rest of a page (page - 16), exactly a page, just over.
+# rest of a page (page - 16), exactly a page, just over; a sealed slot that
+# just fills the biggest class, and one byte more.
 EDGE_SIZES = [0, 1, 15, 16, 17, PAGE - 17, PAGE - 16, PAGE - 15, PAGE, PAGE + 1]
+EDGE_SIZES += [
+    LARGEST_SLOT_CLASS - SLOT_OVERHEAD,
+    LARGEST_SLOT_CLASS - SLOT_OVERHEAD + 1,
+]
 SIZES = st.one_of(st.sampled_from(EDGE_SIZES), st.integers(0, 300))
 MAX_SECRETS = 7
 THREADS = 4
 # storage= for the constructors that take one: mostly the run's default
 # (None), sometimes either engine explicitly.
 ENGINE = st.sampled_from([None, None, None, "guarded", "sealed"])
-# AEAD framing of a sealed slot: [nonce 12 | ciphertext | tag 16].
-SLOT_OVERHEAD = 12 + 16
 
 _COMMON: dict[str, Any] = {
     "deadline": None,
@@ -240,6 +248,14 @@ def peek(addr: int, n: int) -> bytes | None:
         os.close(fd)
 
 
+def mapping_in(maps: list[Any], addr: int) -> Any:
+    """The mapping of a /proc/self/maps snapshot that holds addr, or None."""
+    for m in maps:
+        if m.covers(addr):
+            return m
+    return None
+
+
 def storage_kw(storage: str | None) -> dict[str, str]:
     return {} if storage is None else {"storage": storage}
 
@@ -262,7 +278,7 @@ def assert_released(info: dict[str, Any]) -> None:
     assert info["storage"] == "sealed", info
     m = _kernel.mapping_at(info["slot"])
     if m is None or "dd" not in m.vmflags:
-        assert info["slot_len"] > PAGE // 2, f"small-slot arena unmapped: {info}"
+        assert info["slot_len"] > LARGEST_SLOT_CLASS, f"pooled arena unmapped: {info}"
         return
     slot = peek(info["slot"], info["slot_len"])
     assert slot == bytes(info["slot_len"]), f"freed slot not wiped: {slot!r}"
@@ -1051,6 +1067,7 @@ class SecretMachine(RuleBasedStateMachine):
 
     @invariant()
     def matches_model(self) -> None:
+        maps = _kernel.maps()  # one read of /proc/self/maps per step
         for e in self.entries:
             s = e.obj
             assert s.closed is e.closed
@@ -1062,9 +1079,9 @@ class SecretMachine(RuleBasedStateMachine):
             assert info["storage"] == e.engine
             assert info["len"] == len(e.content)
             if e.engine == "guarded":
-                self.check_guarded(e, info)
+                self.check_guarded(e, info, maps)
             else:
-                self.check_sealed(e, info)
+                self.check_sealed(e, info, maps)
             if not e.read_blocked():
                 assert s == bytes(e.content)
                 assert s != flip(bytes(e.content))
@@ -1077,18 +1094,23 @@ class SecretMachine(RuleBasedStateMachine):
                 assert bytes(w.view) == e.content
 
     @staticmethod
-    def check_guarded(e: Entry, info: dict[str, Any]) -> None:
+    def check_guarded(e: Entry, info: dict[str, Any], maps: list[Any]) -> None:
         """The data pages' protection follows the windows and views; the
         guard pages are never accessible."""
-        assert _kernel.perms_at(info["base"]) == "---p"
-        assert _kernel.perms_at(info["base"] + info["total"] - 1) == "---p"
+
+        def perms(addr: int) -> str | None:
+            m = mapping_in(maps, addr)
+            return None if m is None else m.perms
+
+        assert perms(info["base"]) == "---p"
+        assert perms(info["base"] + info["total"] - 1) == "---p"
         want = e.expected_perms()
-        assert _kernel.perms_at(info["data"]) == want
-        assert _kernel.perms_at(info["data"] + info["data_len"] - 1) == want
+        assert perms(info["data"]) == want
+        assert perms(info["data"] + info["data_len"] - 1) == want
         assert info["data_len"] % PAGE == 0
 
     @staticmethod
-    def check_sealed(e: Entry, info: dict[str, Any]) -> None:
+    def check_sealed(e: Entry, info: dict[str, Any], maps: list[Any]) -> None:
         """The arena is plain read-write memory holding only ciphertext; a
         plaintext copy exists exactly while windows or views are alive."""
         n = len(e.content)
@@ -1096,21 +1118,22 @@ class SecretMachine(RuleBasedStateMachine):
         slot, slot_len = info["slot"], info["slot_len"]
         assert slot_len == n + SLOT_OVERHEAD
         assert arena <= slot and slot + slot_len <= arena + arena_len
-        m = _kernel.mapping_at(arena)
+        m = mapping_in(maps, arena)
         assert m is not None and m.perms == "rw-p", m
         assert m.start <= arena and arena + arena_len <= m.end, (m, info)
         sealed = peek(slot, slot_len)
         assert sealed is not None and len(sealed) == slot_len
+        assert sealed[12:].strip(b"\0"), "no ciphertext in the slot"
         if n >= 8:
             # 64 bits or more of plaintext showing up by chance in the
-            # ciphertext: never.
-            assert bytes(e.content) not in sealed
+            # ciphertext and tag: never.  (The nonce is a counter: zeros.)
+            assert bytes(e.content) not in sealed[12:]
         plaintext = info["plaintext"]
         if e.idle():
             assert plaintext == 0
             return
         assert plaintext != 0
-        pm = _kernel.mapping_at(plaintext)
+        pm = mapping_in(maps, plaintext)
         assert pm is not None and pm.perms == "rw-p", pm
         assert plaintext + n <= pm.end
         assert not (arena <= plaintext < arena + arena_len), "plaintext in the arena"

@@ -87,21 +87,33 @@ static void mark(ms_arena *a, size_t i, int used)
     }
 }
 
-/* The first free slot at or after start, wrapping around (the arena has
- * at least one). */
-static size_t find_free(const ms_arena *a, size_t start)
+static unsigned count_bits(uint64_t v)
+{
+#if defined(_MSC_VER) && !defined(__clang__)
+    return (unsigned)__popcnt64(v);
+#else
+    return (unsigned)__builtin_popcountll(v);
+#endif
+}
+
+/* The k-th free slot (0-based, k < nfree): every free slot is equally
+ * likely when k is uniform.  Bits past the last slot count as used. */
+static size_t kth_free(const ms_arena *a, size_t k)
 {
     size_t nw = words_for(a->nslots);
-    size_t w = start / 64;
-    uint64_t bits = ~a->used[w] & (~(uint64_t)0 << (start % 64));
-    for (size_t k = 0; k <= nw; k++) {
-        if (bits != 0) {
-            return w * 64 + lowest_bit(bits);
+    for (size_t w = 0; w < nw; w++) {
+        uint64_t free_bits = ~a->used[w];
+        unsigned n = count_bits(free_bits);
+        if (k >= n) {
+            k -= n;
+            continue;
         }
-        w = (w + 1) % nw;
-        bits = ~a->used[w];
+        while (k-- > 0) {
+            free_bits &= free_bits - 1; /* drop the lowest free slot */
+        }
+        return w * 64 + lowest_bit(free_bits);
     }
-    return a->nslots; /* not reached while nfree > 0 */
+    return a->nslots; /* not reached while k < nfree */
 }
 
 /* ---- arenas ----------------------------------------------------------- */
@@ -243,11 +255,11 @@ static ms_status alloc_locked(ms_pool *p, size_t n, const ms_allocopts *opts,
         }
     }
     uint32_t r = 0;
-    if (a->nslots > 1 &&
-        ms_rng_below(&p->rng, (uint32_t)a->nslots, &r, err) != 0) {
+    if (a->nfree > 1 &&
+        ms_rng_below(&p->rng, (uint32_t)a->nfree, &r, err) != 0) {
         return MS_E_OS;
     }
-    size_t i = find_free(a, r);
+    size_t i = kth_free(a, r);
     mark(a, i, 1);
     a->nfree--;
     p->slots++;
