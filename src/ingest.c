@@ -98,14 +98,23 @@ static void scratch_free(scratch *sc)
 
 /* ---- limits ----------------------------------------------------------- */
 
-/* max_size=: None (no limit) or a size. */
+/* max_size=: None (no limit) or a size; one beyond the address space is
+ * no limit either (it is only a bound, never allocated). */
 static int limit_from(PyObject *obj, Py_ssize_t *limit)
 {
     if (obj == Py_None) {
         *limit = PY_SSIZE_T_MAX;
         return 0;
     }
-    return ms_size_from(obj, "max_size", limit);
+    if (ms_size_from(obj, "max_size", limit) == 0) {
+        return 0;
+    }
+    if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
+        PyErr_Clear();
+        *limit = PY_SSIZE_T_MAX;
+        return 0;
+    }
+    return -1;
 }
 
 static int too_large(Py_ssize_t limit)
@@ -192,15 +201,43 @@ static void drop_cr(scratch *sc)
     }
 }
 
+/* The rest of a line that was too long is read and dropped (one byte at
+ * a time: the input may be shared, nothing past the newline is taken), so
+ * the next reader does not get the tail of a password.  At most
+ * DRAIN_MAX bytes: endless input without a newline is left alone. */
+#define DRAIN_MAX ((size_t)1 << 20)
+
+static int drain_line(read_fn rd, void *ctx)
+{
+    unsigned char byte = 0;
+    int rc = 0;
+    for (size_t n = 0; n < DRAIN_MAX; n++) {
+        size_t got = 0;
+        if (read_some(rd, ctx, &byte, 1, &got) < 0) {
+            rc = -1;
+            break;
+        }
+        if (got == 0 || byte == '\n') {
+            break;
+        }
+    }
+    ms_os_wipe(&byte, sizeof(byte));
+    return rc;
+}
+
 /* Read into the scratch region until end of input, or (line mode) until a
  * newline, which is not kept; never more than limit bytes (one more is
- * read to tell "exactly limit" from "more").  *eof: input ended. */
+ * read to tell "exactly limit" from "more"; in line mode the rest of the
+ * line is then dropped).  *eof: input ended. */
 static int read_to_scratch(scratch *sc, read_fn rd, void *ctx, int line,
                            Py_ssize_t limit, int *eof)
 {
     *eof = 0;
     for (;;) {
         if (sc->used > (size_t)limit) {
+            if (line && drain_line(rd, ctx) < 0) {
+                return -1;
+            }
             return too_large(limit);
         }
         if (sc->used == sc->cap && scratch_grow(sc) < 0) {
@@ -627,6 +664,59 @@ static Py_ssize_t line_length(PyObject *line)
     return n;
 }
 
+/* The rest of a line too long for max_size, through sys.stdin: read in
+ * chunks, each wiped, up to the newline (at most DRAIN_MAX). */
+static int drain_stdin(PyObject *in)
+{
+    PyObject *pending = ms_err_take();
+    int rc = 0;
+    for (size_t n = 0; n < DRAIN_MAX; n += 4096) {
+        PyObject *chunk = PyObject_CallMethod(in, "readline", "n",
+                                              (Py_ssize_t)4096);
+        if (chunk == NULL) {
+            PyErr_Clear();
+            rc = -1;
+            break;
+        }
+        Py_ssize_t len = PyObject_Length(chunk);
+        int done = len <= 0 || line_length(chunk) < len;
+        wipe_line(chunk);
+        Py_DECREF(chunk);
+        if (done) {
+            break;
+        }
+    }
+    ms_err_put(pending);
+    return rc;
+}
+
+/* A strict decoder on sys.stdin met bytes that are not valid text.  Its
+ * UnicodeDecodeError names the bytes and carries the raw input chunk (the
+ * password and what follows it) in .object: wipe that chunk if nothing
+ * else holds it, and raise an error that carries no input instead. */
+static int undecodable_stdin(void)
+{
+    PyObject *exc = ms_err_take();
+    PyObject *chunk = exc != NULL ? PyObject_GetAttrString(exc, "object")
+                                  : NULL;
+    Py_ssize_t start = -1;
+    if (exc == NULL || PyUnicodeDecodeError_GetStart(exc, &start) < 0) {
+        start = -1;
+    }
+    PyErr_Clear();
+    Py_XDECREF(exc); /* the exception's own reference goes first */
+    if (chunk != NULL && PyBytes_Check(chunk) && Py_REFCNT(chunk) == 1) {
+        ms_os_wipe(PyBytes_AS_STRING(chunk), (size_t)PyBytes_GET_SIZE(chunk));
+    }
+    Py_XDECREF(chunk);
+    PyErr_Format(PyExc_ValueError,
+                 "input is not valid text for sys.stdin's encoding (an "
+                 "undecodable byte at offset %zd of what was read); nothing "
+                 "was kept",
+                 start);
+    return -1;
+}
+
 /* No terminal: the line comes through sys.stdin, so that input the program
  * has already buffered there (input() for a user name, then getpass for
  * the password, from a pipe) is never skipped and lines stay in order.
@@ -646,6 +736,9 @@ static int line_from_stdin(scratch *sc, PyObject *prompt, Py_ssize_t limit)
     Py_ssize_t cap = limit < PY_SSIZE_T_MAX - 3 ? limit + 3 : -1;
     PyObject *line = PyObject_CallMethod(in, "readline", "n", cap);
     if (line == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+            return undecodable_stdin();
+        }
         return -1;
     }
     int rc = -1;
@@ -658,6 +751,9 @@ static int line_from_stdin(scratch *sc, PyObject *prompt, Py_ssize_t limit)
         PyErr_SetNone(PyExc_EOFError);
     } else if (n >= 0) {
         rc = line_to_scratch(sc, line, n, limit);
+        if (rc < 0 && n == PyObject_Length(line) && drain_stdin(in) < 0) {
+            PyErr_Clear(); /* keep the first error */
+        }
     }
     wipe_line(line);
     Py_DECREF(line);

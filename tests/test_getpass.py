@@ -720,14 +720,12 @@ def test_no_terminal_wipes_the_line_object_nobody_else_holds() -> None:
 
 
 @pytest.mark.storage("any")
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: with sys.stdin.errors == 'strict' (PYTHONIOENCODING=utf-8:strict, "
-    "or a UTF-8 locale other than C/POSIX) sys.stdin.readline() raises a "
-    "UnicodeDecodeError that names the byte and carries the raw input "
-    "(.object) - the password and the lines after it",
-)
 def test_no_terminal_invalid_utf8_with_strict_stdin() -> None:
+    """With sys.stdin.errors == 'strict' (PYTHONIOENCODING=utf-8:strict, or
+    a UTF-8 locale other than C/POSIX) sys.stdin.readline() raises a
+    UnicodeDecodeError that names the byte and carries the raw input - the
+    password and the lines after it - in .object: memsafe raises a
+    ValueError that carries none of it instead."""
     child = Child(
         """
         warnings.simplefilter("ignore")
@@ -823,3 +821,35 @@ def test_utf8_validation_matches_python() -> None:
     )
     lines, _, _ = child.finish()
     assert lines == ["done"]
+
+
+def test_no_terminal_overlong_line_leaves_no_tail_for_the_next_reader() -> None:
+    """A line over max_size is refused, and the rest of it is read and
+    dropped (wiped), so the next input() does not get the tail of the
+    password; the next line is intact."""
+    for stdin_is_none in (False, True):
+        code = (
+            "import sys, warnings, memsafe\n"
+            "warnings.simplefilter('ignore')\n"
+            + ("sys.stdin = None\n" if stdin_is_none else "")
+            + "try:\n"
+            "    memsafe.SecretStr.getpass('', max_size=10)\n"
+            "except ValueError as e:\n"
+            "    print('refused', 'max_size' in str(e))\n"
+            + (
+                "import os; print('next', os.read(0, 100).decode().strip())\n"
+                if stdin_is_none
+                else "print('next', sys.stdin.read().strip())\n"
+            )
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            input=b"hunter2hunter2hunter2hunter2\nnext line\n",
+            capture_output=True,
+            start_new_session=True,
+            env=helpers.child_env(),
+            timeout=60,
+        )
+        out = proc.stdout.decode().split("\n")
+        assert out[0] == "refused True", proc.stderr.decode()
+        assert out[1] == "next next line", (stdin_is_none, out)

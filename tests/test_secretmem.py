@@ -892,14 +892,6 @@ print(json.dumps(out))
 """
 
 
-SEALED_STRICT_RETRY = pytest.mark.xfail(
-    strict=True,
-    reason="library: under strict+prefer the sealed engine retries with "
-    "ordinary locked pages (the secret is made, secretmem False) where the "
-    "guarded engine raises LockError",
-)
-
-
 @needs_secretmem
 @needs_faults
 @pytest.mark.parametrize(
@@ -907,20 +899,19 @@ SEALED_STRICT_RETRY = pytest.mark.xfail(
     [
         ("warn", "prefer", "ordinary, locked"),
         ("off", "prefer", "ordinary, unlocked"),
-        ("strict", "prefer", "LockError"),
+        ("strict", "prefer", "ordinary, locked"),
         ("strict", "require", "LockError"),
         ("warn", "require", "LockError"),
     ],
 )
 def test_eagain_from_secretmem_mmap_follows_the_lock_policy(
-    request: pytest.FixtureRequest, storage: str, policy: str, mode: str, expect: str
+    storage: str, policy: str, mode: str, expect: str
 ) -> None:
     """memfd_secret refused with EAGAIN (its RLIMIT_MEMLOCK charge) while
-    ordinary pages still fit under the limit: strict or require raise
-    LockError, warn and off under prefer take ordinary pages (locked if the
-    policy locks), without a warning since nothing failed to lock."""
-    if storage == "sealed" and (policy, mode) == ("strict", "prefer"):
-        request.applymarker(SEALED_STRICT_RETRY)
+    ordinary pages still fit under the limit: "require" raises LockError;
+    "prefer" takes ordinary pages, locked if the policy locks (strict and
+    warn), both engines alike, without a warning since nothing failed to
+    lock."""
     out = child_json(EAGAIN_ONCE, policy, mode)
     assert "mmap(memfd_secret) call 1: EAGAIN" in out["_stderr"]
     if expect == "LockError":
@@ -953,17 +944,8 @@ print(json.dumps({"secretmem": s.secretmem, "kinds": memsafe_kinds(),
                   "added": secretmem_maps() - base}))
 """
 
-KEY_KIND_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="library: create_in() in seal.c prepares keys[sm] with the caller's "
-    "secretmem mode, not sm ? REQUIRE : OFF, so the 'memfd_secret' key can "
-    "land in ordinary pages and the 'ordinary' key in memfd_secret pages",
-)
-
-
 @needs_secretmem
 @needs_faults
-@KEY_KIND_BUG
 @pytest.mark.storage("sealed")
 def test_a_secretmem_sealed_secret_has_its_key_in_secretmem() -> None:
     """The first memfd_secret call (the key's first half) fails once: the
@@ -974,7 +956,6 @@ def test_a_secretmem_sealed_secret_has_its_key_in_secretmem() -> None:
 
 @not_sanitized
 @needs_secretmem
-@KEY_KIND_BUG
 @pytest.mark.storage("sealed")
 def test_an_ordinary_fallback_makes_no_secretmem_pages() -> None:
     """Over the lock limit under warn+prefer the secret falls back to
@@ -1045,15 +1026,7 @@ def test_selfcheck_says_offered_but_off() -> None:
     "mode",
     [
         "prefer",
-        pytest.param(
-            "require",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="library: under require without memfd_secret the "
-                "self-check's probe secret raises OSError: a traceback, no "
-                "report (the MISSING branch of _secretmem_checks is unreachable)",
-            ),
-        ),
+        "require",
     ],
 )
 def test_selfcheck_without_memfd_secret(mode: str) -> None:
@@ -1074,12 +1047,6 @@ def test_selfcheck_without_memfd_secret(mode: str) -> None:
 @not_sanitized
 @needs_secretmem
 @pytest.mark.storage("any")
-@pytest.mark.xfail(
-    strict=True,
-    reason="library: _selfcheck._sealed_checks words the key check from "
-    "stats['key_ready'] (the ordinary key) while its status uses the "
-    "memfd_secret key's: under prefer it reports ok, 'not in place'",
-)
 def test_selfcheck_details_agree_with_their_status_under_secretmem() -> None:
     _, report = selfcheck_json({"MEMSAFE_SECRETMEM": "prefer"})
     key = checks_of(report)["sealed: process key split"]

@@ -119,22 +119,22 @@ static ms_status try_secretmem(ms_mapping *m, const ms_allocopts *opts,
     if (rc <= 0) {
         return st;
     }
-    /* Over RLIMIT_MEMLOCK: a lock failure, which the lock policy judges
-     * (under "prefer" and a lenient policy: ordinary pages). */
-    if (why.code == EAGAIN && (opts->lock == MS_LOCK_REQUIRED ||
-                               opts->secretmem == MS_SECRETMEM_REQUIRE)) {
-        *err = why;
+    /* Not offered, or over RLIMIT_MEMLOCK (EAGAIN): under "prefer" the
+     * fallback is ordinary pages, whose locking the lock policy judges as
+     * for any other secret; under "require" it is an error (a lock failure
+     * for EAGAIN). */
+    if (opts->secretmem == MS_SECRETMEM_PREFER) {
+        return MS_OK;
+    }
+    *err = why;
+    if (why.code == EAGAIN) {
         lr->failed = 1;
         lr->err = why;
         discard(m);
         return MS_E_LOCK;
     }
-    if (opts->secretmem == MS_SECRETMEM_REQUIRE) {
-        *err = why;
-        discard(m);
-        return MS_E_SECRETMEM;
-    }
-    return MS_OK;
+    discard(m);
+    return MS_E_SECRETMEM;
 }
 
 ms_status ms_mapping_create(ms_mapping *m, size_t data_len,

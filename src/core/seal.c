@@ -134,7 +134,10 @@ static ms_status create_in(ms_sealed *z, int sm, const ms_allocopts *opts,
 {
     ms_lockresult klr, clr, plr;
     z->secretmem = sm;
-    ms_status st = ms_key_prepare(&keys[sm], opts, &klr, err);
+    /* The key's halves are the same kind of memory as the arenas. */
+    ms_allocopts ko = {opts->lock,
+                       sm ? MS_SECRETMEM_REQUIRE : MS_SECRETMEM_OFF};
+    ms_status st = ms_key_prepare(&keys[sm], &ko, &klr, err);
     if (st != MS_OK) {
         *lr = klr;
         return st;

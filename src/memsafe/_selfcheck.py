@@ -95,14 +95,15 @@ def _window_check(secret: MemSafe, data: int) -> Check:
     return Check("no-access outside windows", status, f"data pages {detail}")
 
 
-def _huge_check(info: dict[str, Any], flags: frozenset[str]) -> Check:
+def _huge_check(
+    info: dict[str, Any],
+    flags: frozenset[str],
+    name: str = "no transparent huge pages",
+    where: str = "the data pages",
+) -> Check:
     if info["secretmem"]:
-        return Check(
-            "no transparent huge pages",
-            OK,
-            "memfd_secret pages are never huge pages (nor migrated)",
-        )
-    return _flag_check("no transparent huge pages", flags, "nh", "MADV_NOHUGEPAGE")
+        return Check(name, OK, "memfd_secret pages are never huge pages (nor migrated)")
+    return _flag_check(name, flags, "nh", "MADV_NOHUGEPAGE", "", where)
 
 
 def _guard_check(info: dict[str, Any]) -> Check:
@@ -147,8 +148,20 @@ def _fork_check(
     )
 
 
+def _unusable(features: dict[str, object], error: OSError) -> list[Check]:
+    """No secret can be made at all (e.g. memfd_secret is required and the
+    kernel does not offer it): say so instead of a traceback."""
+    return [
+        Check("creating a secret", MISSING, f"{type(error).__name__}: {error}"),
+        *_secretmem_checks(features),
+    ]
+
+
 def _linux_checks(features: dict[str, object]) -> list[Check]:
-    secret = _probe_secret("guarded")
+    try:
+        secret = _probe_secret("guarded")
+    except OSError as e:
+        return _unusable(features, e)
     try:
         info = secret._region_info()
         mapping = _kernel.mapping_at(info["data"])
@@ -242,7 +255,7 @@ def _sealed_checks(features: dict[str, object]) -> list[Check]:
                 "sealed: process key split",
                 OK if key_ready else MISSING,
                 "key = left XOR H(right), two fenced locked no-dump regions"
-                if stats["key_ready"]
+                if key_ready
                 else "the key halves are not in place (or not locked)",
             ),
             _flag_check("sealed: arenas locked", flags, "lo", "mlock", "", where),
@@ -258,20 +271,13 @@ def _sealed_checks(features: dict[str, object]) -> list[Check]:
                 "sealed: arenas wiped on fork",
                 flags,
                 "wf|dc",
-                str(features["fork_mechanism"]),
+                "MADV_DONTFORK (memfd_secret)"
+                if info["secretmem"]
+                else str(features["fork_mechanism"]),
                 "",
                 where,
             ),
-            _huge_check(info, flags)
-            if info["secretmem"]
-            else _flag_check(
-                "sealed: no transparent huge pages",
-                flags,
-                "nh",
-                "MADV_NOHUGEPAGE",
-                "",
-                where,
-            ),
+            _huge_check(info, flags, "sealed: no transparent huge pages", where),
             _fork_check(secret, features, "sealed: fork children"),
         ]
     finally:
@@ -330,7 +336,10 @@ def _secretmem_checks(features: dict[str, object]) -> list[Check]:
 
 
 def _other_checks(features: dict[str, object]) -> list[Check]:
-    secret = _probe_secret("guarded")
+    try:
+        secret = _probe_secret("guarded")
+    except OSError as e:
+        return _unusable(features, e)
     try:
         locked = secret.locked
         checks = [
