@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the memsafe benchmarks: print a table, write JSON and a PNG chart.
 
-    python3 benchmarks/run.py                 # full run (about 3 minutes)
+    python3 benchmarks/run.py                 # full run (2-3 minutes)
     python3 benchmarks/run.py --quick         # smoke run (a few seconds)
     python3 benchmarks/run.py --update-docs   # full run, then publish it in docs/
 
