@@ -22,6 +22,9 @@ SHORT = {
         "memsafe_with": "memsafe: with key.read() as v",
         "memsafe_closure": "memsafe: key.read(fn)",
         "plain_hash": "sha256(bytes), no protection",
+        # from section 7, against its own floor batches
+        "sealed_with": "sealed: with key.read() as v",
+        "sealed_closure": "sealed: key.read(fn)",
     },
     "alloc": {
         "memsafe": "memsafe: random(32).close()",
@@ -112,10 +115,15 @@ def draw(doc: dict[str, Any], path: Path) -> None:
     win = _section(doc, "window")
     if win:
         a.set_axis_on()
+        sealed = _section(doc, "sealed")
         rows = [
             (SHORT["window"][r["key"]], _kind(r["key"]), r)
             for r in win["rows"]
             if "ratio" in r
+        ] + [
+            (SHORT["window"][r["key"]], "memsafe", r)
+            for r in (sealed["rows"] if sealed else [])
+            if r["key"] in ("sealed_with", "sealed_closure")
         ]
         _ratio_bars(
             a,
@@ -169,7 +177,7 @@ def draw(doc: dict[str, Any], path: Path) -> None:
     mem = _section(doc, "memory")
     if mem:
         d.set_axis_on()
-        _memory(d, mem, _section(doc, "scale"))
+        _memory(d, mem, _section(doc, "scale"), _section(doc, "sealed_scale"))
 
     m = doc["machine"]
     fig.suptitle(
@@ -184,7 +192,12 @@ def draw(doc: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def _memory(ax: Any, mem: dict[str, Any], scale: dict[str, Any] | None) -> None:
+def _memory(
+    ax: Any,
+    mem: dict[str, Any],
+    scale: dict[str, Any] | None,
+    sealed: dict[str, Any] | None = None,
+) -> None:
     metrics = [
         ("pages", "mapped\npages"),
         ("locked_kb", "locked\nkB"),
@@ -228,5 +241,15 @@ def _memory(ax: Any, mem: dict[str, Any], scale: dict[str, Any] | None) -> None:
             parts.append(f"{case}: {r['median']:,.0f}, {limit}")
         if parts:
             title += "\n5. memsafe secrets until failure:\n   " + "\n   ".join(parts)
+    rows = {r["key"]: r for r in sealed["rows"]} if sealed else {}
+    for case in ("sealed_root", "sealed_8m"):
+        if f"{case}_locked" in rows:
+            made = rows[f"{case}_made"]["median"]
+            title += (
+                f"\n9. sealed secrets, {made:,.0f} live:\n   "
+                f"{rows[f'{case}_locked']['median']:.0f} B locked each, "
+                f"{rows[f'{case}_maps']['median']:,.0f} maps lines"
+            )
+            break
     ax.set_title(title, fontsize=8.5, loc="left")
     ax.set_ylim(0, ax.get_ylim()[1] * 1.12)

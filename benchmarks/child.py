@@ -5,6 +5,10 @@
                                             live secrets until failure
     child.py concurrency THREADS REPS SECONDS
                                             read windows/s (this interpreter)
+    child.py concurrency_engines THREADS REPS SECONDS
+                                            read windows/s, sealed and guarded
+    child.py engine_scale STORAGE N         N live 32-byte secrets of one
+                                            engine: locked, mapped, maps
 
 KIND: memsafe, memsafe_off (lock policy 'off'), sodium, floor, bytes.
 BUILD_DIR holds the _benchc extension (for sodium and floor).
@@ -180,6 +184,80 @@ def scale(kind: str, limit: int, seconds: float, build_dir: str) -> dict[str, An
     }
 
 
+def engine_scale(storage: str, n: int) -> dict[str, Any]:
+    """n live 32-byte secrets of one storage engine under the strict lock
+    policy: made, all locked, what they cost per secret."""
+    import gc
+
+    import memsafe
+    from memsafe import _memsafe
+
+    memsafe.set_lock_policy("strict")
+    value = os.urandom(32)
+    memsafe.SecretBytes(value, storage=storage).close()  # key, first arenas
+    gc.collect()
+    gc.disable()  # a million objects: no collections in the middle
+    before, stats0 = snapshot(), _memsafe._stats()
+    keep: list[Any] = []
+    error = "none"
+    t0 = time.perf_counter()
+    c0 = time.process_time()
+    try:
+        for _ in range(n):
+            keep.append(memsafe.SecretBytes(value, storage=storage))
+    except (OSError, MemoryError) as e:
+        error = f"{type(e).__name__}: {str(e).splitlines()[0]}"
+    cpu = time.process_time() - c0
+    wall = time.perf_counter() - t0
+    after, stats1 = snapshot(), _memsafe._stats()
+    made = len(keep)
+    per = max(made, 1)
+    sample = keep[:: max(1, made // 1000)]
+    intact = all(k.read(lambda v: bytes(v) == value) for k in sample)
+    out = {
+        "storage": storage,
+        "asked": n,
+        "made": made,
+        "error": error,
+        "all_locked": all(k.locked for k in keep),
+        "sample_intact": intact,
+        "create_cpu_s": cpu,
+        "create_wall_s": wall,
+        # VmLck is the whole process's locked memory (the engine's key and
+        # window arena included) over the count, as the goal is stated.
+        "locked_bytes_per_secret": after["VmLck"] * 1024 / per,
+        "locked_delta_bytes_per_secret": (after["VmLck"] - before["VmLck"])
+        * 1024
+        / per,
+        # The engine's own mappings (_stats: data pages of every mapping
+        # memsafe made, guard pages not counted) over the count.
+        "engine_mapped_bytes_per_secret": (
+            stats1["mapped_bytes"] - stats0["mapped_bytes"]
+        )
+        / per,
+        # The address space and resident memory the process grew by,
+        # memsafe's Python objects and the list holding them included.
+        "vmsize_bytes_per_secret": (after["VmSize"] - before["VmSize"]) * 1024 / per,
+        "vmrss_bytes_per_secret": (after["VmRSS"] - before["VmRSS"]) * 1024 / per,
+        "python_object_bytes": sys.getsizeof(keep[0]) if keep else 0,
+        "maps_total": after["maps"],
+        "maps_delta": after["maps"] - before["maps"],
+        "engine_mappings": stats1["mappings"],
+        "vmlck_kb": after["VmLck"],
+        "stats": {k: v for k, v in stats1.items() if isinstance(v, int)},
+        "rlimit_memlock": [
+            None if v == resource.RLIM_INFINITY else v
+            for v in resource.getrlimit(resource.RLIMIT_MEMLOCK)
+        ],
+    }
+    t0 = time.perf_counter()
+    for k in keep:
+        k.close()
+    out["close_wall_s"] = time.perf_counter() - t0
+    out["slots_after_close"] = _memsafe._stats().get("cipher_slots")
+    return out
+
+
 def concurrency(threads: list[int], reps: int, seconds: float) -> dict[str, Any]:
     """Read windows/s for each thread count, in this interpreter."""
     import suites
@@ -196,6 +274,27 @@ def concurrency(threads: list[int], reps: int, seconds: float) -> dict[str, Any]
     }
 
 
+def concurrency_engines(
+    threads: list[int], reps: int, seconds: float
+) -> dict[str, Any]:
+    """Read windows/s for sealed and guarded secrets, in this interpreter."""
+    import suites
+
+    import memsafe
+
+    values, shared = suites.engine_concurrency_values(memsafe, threads, reps, seconds)
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return {
+        "label": suites.interpreter_label(),
+        "gil_enabled": True if is_enabled is None else bool(is_enabled()),
+        "python": sys.version.split()[0],
+        "values": {
+            kind: {str(k): v for k, v in d.items()} for kind, d in values.items()
+        },
+        "arenas_shared": shared,
+    }
+
+
 def main(argv: list[str]) -> int:
     """Dispatch on the first argument; print the answer as JSON."""
     mode = argv[0]
@@ -206,6 +305,11 @@ def main(argv: list[str]) -> int:
     elif mode == "concurrency":
         threads = [int(x) for x in argv[1].split(",")]
         out = concurrency(threads, int(argv[2]), float(argv[3]))
+    elif mode == "concurrency_engines":
+        threads = [int(x) for x in argv[1].split(",")]
+        out = concurrency_engines(threads, int(argv[2]), float(argv[3]))
+    elif mode == "engine_scale":
+        out = engine_scale(argv[1], int(argv[2]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
     sys.stdout.write(json.dumps(out) + "\n")

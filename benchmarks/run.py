@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run the memsafe benchmarks: print a table, write JSON and a PNG chart.
 
-    python3 benchmarks/run.py                 # full run (about 75 seconds)
+    python3 benchmarks/run.py                 # full run (2-3 minutes)
     python3 benchmarks/run.py --quick         # smoke run (a few seconds)
     python3 benchmarks/run.py --update-docs   # full run, then publish it in docs/
 
@@ -385,6 +385,86 @@ def syscall_check(build_dir: Path) -> dict[str, Any]:
     }
 
 
+# Every system call (no -e filter) of N operations of each kind, both
+# engines, once the arenas and the key exist: per-operation counts.
+COUNT_OPS = 1000
+STRACE_ALL = ["strace", "-f", "-qq", "-o"]
+COUNT_CODE = r"""
+import hashlib, os, sys
+import memsafe
+n = int(sys.argv[1])
+sha = hashlib.sha256
+def mark(s): os.write(2, b"@@" + s.encode() + b"\n")
+def fn(v): return sha(v).digest()
+b = os.urandom(32)
+SB = memsafe.SecretBytes
+for e in ("guarded", "sealed"):
+    k = SB.random(32, storage=e)
+    m = memsafe.MemSafe(32, storage=e)
+    for _ in range(3):  # warm up: the key, the arenas, the code paths
+        with k.read() as v: sha(v).digest()
+        k.read(fn)
+        with m.write() as v: v[0] = 1
+        SB(b, storage=e).close()
+        SB.random(32, storage=e).close()
+    mark(e + ".window")
+    for _ in range(n):
+        with k.read() as v: sha(v).digest()
+    mark(e + ".window_closure")
+    for _ in range(n):
+        k.read(fn)
+    mark(e + ".write_window")
+    for _ in range(n):
+        with m.write() as v: v[0] = 1
+    mark(e + ".create_close")
+    for _ in range(n):
+        SB(b, storage=e).close()
+    mark(e + ".random_close")
+    for _ in range(n):
+        SB.random(32, storage=e).close()
+    mark("end")
+    k.close(); m.close()
+"""
+
+
+def syscall_counts(n: int) -> dict[str, Any]:
+    """All system calls of n operations of each kind per engine (strace
+    without a filter, between marker writes): calls per operation."""
+    if shutil.which("strace") is None:
+        return {"skipped": "strace not installed (apt-get install -y strace)"}
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "trace"
+        r = subprocess.run(
+            [*STRACE_ALL, str(out), sys.executable, "-c", COUNT_CODE, str(n)],
+            capture_output=True,
+            check=False,
+            timeout=300,
+        )
+        if r.returncode != 0 or not out.exists():
+            return {
+                "skipped": "strace failed: " + r.stderr.decode(errors="replace")[-300:]
+            }
+        lines = out.read_text(errors="replace").splitlines()
+    calls: dict[str, dict[str, int]] = {}
+    current: str | None = None
+    for line in lines:
+        m = re.search(r'write\(2, "@@([\w.]+)\\n"', line)
+        if m:
+            current = None if m.group(1) == "end" else m.group(1)
+            if current is not None:
+                calls.setdefault(current, {})
+            continue
+        if current is None or "resumed>" in line:
+            continue
+        name = normalize_call(line).split("(", 1)[0]
+        calls[current][name] = calls[current].get(name, 0) + 1
+    return {
+        "operations": n,
+        "calls": calls,
+        "per_operation": {k: sum(v.values()) / n for k, v in calls.items()},
+    }
+
+
 # ---- table -------------------------------------------------------------
 
 
@@ -440,10 +520,12 @@ def table(doc: dict[str, Any]) -> str:
                 if len(q["values"]) > 1:
                     ratio += f" [{q['min']:.2f}..{q['max']:.2f}]"
                 ratio += f" vs {r['baseline']}"
-            elif (
-                "baseline" not in r
-                and sec["key"] in ("window", "alloc", "throughput")
-                and r["key"] == "floor"
+            elif "baseline" not in r and (
+                (
+                    sec["key"] in ("window", "alloc", "throughput")
+                    and r["key"] == "floor"
+                )
+                or (sec["key"] == "sealed" and r["key"].startswith("floor_"))
             ):
                 ratio = "1.00x (baseline)"
             if "target" in r:
@@ -475,6 +557,20 @@ def table(doc: dict[str, Any]) -> str:
             if not bad
             else f"  WARNING: C floor differs from memsafe for: {', '.join(bad)}"
         )
+    cc = doc.get("syscall_counts", {})
+    if "skipped" in cc:
+        lines.append(f"syscall count skipped: {cc['skipped']}")
+    elif cc:
+        lines.append(
+            f"all syscalls per operation, once the arenas exist (strace, no "
+            f"filter, {cc['operations']:,} of each):"
+        )
+        for k, per in cc["per_operation"].items():
+            detail = ", ".join(
+                f"{name} {count / cc['operations']:g}"
+                for name, count in sorted(cc["calls"][k].items())
+            )
+            lines.append(f"  {k:<24} {per:>6g}{': ' + detail if detail else ''}")
     for note in doc.get("notes", []):
         lines.append(f"note: {note}")
     lines.append(f"total time: {doc['elapsed_s']:.0f} s")
@@ -529,7 +625,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument(
         "--only",
-        default="window,alloc,throughput,memory,scale,concurrency,syscalls",
+        default="window,alloc,throughput,memory,scale,concurrency,sealed,"
+        "sealed_throughput,sealed_scale,sealed_concurrency,syscalls",
         help="comma-separated subset of sections",
     )
     args = p.parse_args(argv)
@@ -594,19 +691,19 @@ def main(argv: list[str]) -> int:
             step("syscall check (strace)")
             doc["syscalls"] = syscall_check(build_dir)
         if "window" in only:
-            step("1/6 window latency")
+            step("1/10 window latency")
             sections.append(suites.bench_window(C, memsafe, reps, batch_s).as_dict())
         if "alloc" in only:
-            step("2/6 allocation")
+            step("2/10 allocation")
             sections.append(suites.bench_alloc(C, memsafe, reps, batch_s).as_dict())
         if "throughput" in only:
-            step("3/6 throughput")
+            step("3/10 throughput")
             size = suites.BIG_LEN if not args.quick else suites.BIG_LEN // 8
             sections.append(
                 suites.bench_throughput(C, memsafe, max(reps, 5), size).as_dict()
             )
         if "memory" in only:
-            step("4/6 memory per secret")
+            step("4/10 memory per secret")
             sections.append(
                 suites.bench_memory(
                     sys.executable,
@@ -617,7 +714,7 @@ def main(argv: list[str]) -> int:
                 ).as_dict()
             )
         if "scale" in only:
-            step("5/6 scale")
+            step("5/10 scale")
             sections.append(
                 suites.bench_scale(
                     sys.executable,
@@ -628,7 +725,7 @@ def main(argv: list[str]) -> int:
                 ).as_dict()
             )
         if "concurrency" in only:
-            step("6/6 concurrency")
+            step("6/10 concurrency")
             sections.append(
                 concurrency(
                     suites,
@@ -638,6 +735,34 @@ def main(argv: list[str]) -> int:
                     install=not args.no_venv,
                 )
             )
+        if "sealed" in only:
+            step("7/10 sealed: window and create + close")
+            sections.append(suites.bench_sealed(C, memsafe, reps, batch_s).as_dict())
+        if "sealed_throughput" in only:
+            step("8/10 sealed: throughput")
+            size = suites.BIG_LEN if not args.quick else suites.BIG_LEN // 8
+            sections.append(
+                suites.bench_sealed_throughput(memsafe, max(reps, 5), size).as_dict()
+            )
+        if "sealed_scale" in only:
+            step("9/10 sealed: scale")
+            sections.append(
+                suites.bench_engine_scale(sys.executable, args.quick).as_dict()
+            )
+        if "sealed_concurrency" in only:
+            step("10/10 sealed: concurrency")
+            sections.append(
+                sealed_concurrency(
+                    suites,
+                    memsafe,
+                    reps,
+                    0.1 if args.quick else 0.25,
+                    install=not args.no_venv,
+                )
+            )
+        if "syscalls" in only:
+            step("syscall count (strace, both engines)")
+            doc["syscall_counts"] = syscall_counts(100 if args.quick else COUNT_OPS)
         doc["elapsed_s"] = time.monotonic() - t_start
         text = table(doc)
         print(text)
@@ -687,6 +812,59 @@ def concurrency(
         "call, so under the GIL a thread switched out inside its with-block "
         "keeps the pages readable and the other threads' windows cost no "
         "system call - hence ratios above 1 with a GIL"
+    )
+    return dict(sec.as_dict())
+
+
+def sealed_concurrency(
+    suites: Any, memsafe: ModuleType, reps: int, seconds: float, install: bool
+) -> dict[str, Any]:
+    """Section 10, here and on a free-threaded Python if there is one."""
+    threads = [1, 2, 4]
+    sec = suites.Section(
+        "sealed_concurrency",
+        "10. Sealed engine: concurrency, read windows/s (sealed and guarded)",
+    )
+    values, shared = suites.engine_concurrency_values(memsafe, threads, reps, seconds)
+    sec.rows += suites.engine_concurrency_rows(
+        suites.interpreter_label(), "here", values
+    )
+    sec.extra["arenas_shared"] = {"here": shared}
+    ft = suites.find_free_threaded()
+    if ft is None:
+        sec.notes.append(
+            "free-threaded rows skipped: no free-threaded Python found (see section 6)"
+        )
+    else:
+        try:
+            py = str(ensure_venv(HERE / ".venv-ft", ft, [])) if install else ft
+            ans = suites.run_child(
+                py,
+                [
+                    "concurrency_engines",
+                    ",".join(map(str, threads)),
+                    str(reps),
+                    str(seconds),
+                ],
+                env={"PYTHONPATH": str(HERE)},
+                timeout=600,
+            )
+            vals = {
+                kind: {int(k): v for k, v in d.items()}
+                for kind, d in ans["values"].items()
+            }
+            sec.rows += suites.engine_concurrency_rows(ans["label"], "ft", vals)
+            sec.extra["arenas_shared"]["ft"] = ans["arenas_shared"]
+        except (OSError, RuntimeError, subprocess.SubprocessError) as e:
+            sec.notes.append(f"free-threaded run failed: {e}")
+    sec.notes.append(
+        "ratio = windows/s with N threads / windows/s with 1 thread of the "
+        "same kind; the last rows of each interpreter: sealed / guarded at "
+        "the same thread count (one secret per thread).  The per-thread "
+        "sealed secrets share one cipher arena and the window pool"
+        + ("" if all(sec.extra["arenas_shared"].values()) else " (NOT in every run)")
+        + "; a read window on one sealed secret shared by several threads "
+        "decrypts once for all the windows open at the same time"
     )
     return dict(sec.as_dict())
 

@@ -57,7 +57,9 @@ class Row:
     baseline: str | None = None  # key of the row the ratio is taken against
     ratios: list[float] | None = None  # per repetition
     ratio_kind: str = "time"  # "time": measured/baseline; "rate": inverse
-    target: dict[str, Any] | None = None  # {"op": "<=", "value": 1.8}
+    # {"op": "<=", "value": 1.8}: on the ratio; with "on": "value", on the
+    # median value itself (rows without a baseline)
+    target: dict[str, Any] | None = None
     note: str = ""
 
     def as_dict(self) -> dict[str, Any]:
@@ -79,6 +81,10 @@ class Row:
             if self.ratios:
                 out["target"]["met"] = target_met(
                     statistics.median(self.ratios), self.target
+                )
+            elif self.target.get("on") == "value":
+                out["target"]["met"] = target_met(
+                    statistics.median(self.values), self.target
                 )
         if self.note:
             out["note"] = self.note
@@ -699,7 +705,8 @@ def bench_scale(
 
 
 def windows_per_second(secret: Any, nthreads: int, duration: float) -> float:
-    """Read windows per second on one secret from nthreads threads."""
+    """Read windows per second from nthreads threads on one secret, or, if
+    secret is a list, thread i on secret[i % len(secret)]."""
     sha = hashlib.sha256
     stop = threading.Event()
     counts = [0] * nthreads
@@ -708,7 +715,8 @@ def windows_per_second(secret: Any, nthreads: int, duration: float) -> float:
 
     def worker(i: int) -> None:
         n = 0
-        read = secret.read
+        own = secret[i % len(secret)] if isinstance(secret, list) else secret
+        read = own.read
         try:
             barrier.wait()
             while not stop.is_set():
@@ -804,3 +812,505 @@ def interpreter_label() -> str:
         gil = "free-threaded"
     v = sys.version_info
     return f"CPython {v.major}.{v.minor}.{v.micro} ({gil})"
+
+
+# ---- 7.-10. the sealed engine ------------------------------------------
+#
+# Side by side with the guarded engine and the C floors, in the same
+# interleaved repetitions: every ratio of a sealed figure is taken against
+# the guarded (or floor) batch of the same repetition.
+
+SEALED_TARGETS = {
+    "window_vs_guarded": 0.5,  # sealed window <= 0.5x the guarded one
+    "window_vs_floor": 1.0,  # ... and at or below the C mprotect pair
+    "create_vs_guarded": 0.1,  # sealed create+close <= 0.1x guarded
+    "locked_bytes": 96,  # VmLck / live secrets
+    "maps_1m": 2000,  # /proc/self/maps lines with 1,000,000 live
+}
+
+
+def bench_sealed(
+    C: ModuleType, memsafe: ModuleType, reps: int, batch_s: float
+) -> Section:
+    """Read window + SHA-256, and create + close, of a 32-byte secret in
+    each engine, next to the C floors of section 1 and 2."""
+    sha = hashlib.sha256
+    make = memsafe.SecretBytes
+    keys = {
+        e: memsafe.SecretBytes.random(SECRET_LEN, storage=e)
+        for e in ("guarded", "sealed")
+    }
+    value = os.urandom(SECRET_LEN)
+    plain = os.urandom(SECRET_LEN)
+    # The sealed engine's key and first arenas exist from here on.
+    make(value, storage="sealed").close()
+
+    def hash_view(view: Any) -> bytes:
+        return sha(view).digest()
+
+    def floor_window(n: int) -> float:
+        return float(C.floor_window(SECRET_LEN, n, False))
+
+    def floor_alloc(n: int) -> float:
+        r = float(C.floor_alloc(SECRET_LEN, n))
+        if r < 0:
+            raise OSError("C allocation floor failed (mlock limit?)")
+        return r
+
+    def with_form(engine: str) -> Batch:
+        def run(n: int) -> float:
+            k = keys[engine]
+            t0 = cpu_ns()
+            for _ in range(n):
+                with k.read() as view:
+                    sha(view).digest()
+            return (cpu_ns() - t0) / n
+
+        return run
+
+    def closure_form(engine: str) -> Batch:
+        def run(n: int) -> float:
+            read = keys[engine].read
+            t0 = cpu_ns()
+            for _ in range(n):
+                read(hash_view)
+            return (cpu_ns() - t0) / n
+
+        return run
+
+    def from_bytes(engine: str) -> Batch:
+        def run(n: int) -> float:
+            v = value
+            t0 = cpu_ns()
+            for _ in range(n):
+                make(v, storage=engine).close()
+            return (cpu_ns() - t0) / n
+
+        return run
+
+    def from_random(engine: str) -> Batch:
+        def run(n: int) -> float:
+            rnd = make.random
+            t0 = cpu_ns()
+            for _ in range(n):
+                rnd(SECRET_LEN, storage=engine).close()
+            return (cpu_ns() - t0) / n
+
+        return run
+
+    def plain_hash(n: int) -> float:
+        b = plain
+        t0 = cpu_ns()
+        for _ in range(n):
+            sha(b).digest()
+        return (cpu_ns() - t0) / n
+
+    fns: dict[str, Batch] = {
+        "floor_window": floor_window,
+        "guarded_with": with_form("guarded"),
+        "guarded_closure": closure_form("guarded"),
+        "sealed_with": with_form("sealed"),
+        "sealed_closure": closure_form("sealed"),
+        "plain_hash": plain_hash,
+        "floor_alloc": floor_alloc,
+        "guarded_bytes": from_bytes("guarded"),
+        "guarded_random": from_random("guarded"),
+        "sealed_bytes": from_bytes("sealed"),
+        "sealed_random": from_random("sealed"),
+    }
+    batches = {name: (fn, calibrate(fn, batch_s, 50)) for name, fn in fns.items()}
+    res = interleave(batches, reps)
+    for k in keys.values():
+        k.close()
+
+    sec = Section(
+        "sealed",
+        "7. Sealed engine: window and create + close (32 bytes), vs guarded "
+        "and the C floors",
+    )
+
+    def row(
+        key: str,
+        label: str,
+        base: str | None,
+        target: float | None = None,
+        values: str | None = None,
+    ) -> None:
+        vals = res[values or key]
+        sec.rows.append(
+            Row(
+                key,
+                label,
+                "ns",
+                vals,
+                baseline=base,
+                ratios=per_rep_ratios(vals, res[base]) if base else None,
+                target={"op": "<=", "value": target} if target else None,
+            )
+        )
+
+    row("floor_window", "C floor: mprotect(R)+mprotect(NONE), tight loop", None)
+    row("guarded_with", "guarded: with key.read() as v: sha256(v)", "floor_window")
+    row("guarded_closure", "guarded: key.read(fn), fn = sha256(v)", "floor_window")
+    row(
+        "sealed_with",
+        "sealed: with key.read() as v: sha256(v)",
+        "floor_window",
+        SEALED_TARGETS["window_vs_floor"],
+    )
+    row(
+        "sealed_closure",
+        "sealed: key.read(fn), fn = sha256(v)",
+        "floor_window",
+        SEALED_TARGETS["window_vs_floor"],
+    )
+    row(
+        "sealed_with_vs_guarded",
+        "sealed / guarded, with-form (same repetitions)",
+        "guarded_with",
+        SEALED_TARGETS["window_vs_guarded"],
+        values="sealed_with",
+    )
+    row(
+        "sealed_closure_vs_guarded",
+        "sealed / guarded, closure form (same repetitions)",
+        "guarded_closure",
+        SEALED_TARGETS["window_vs_guarded"],
+        values="sealed_closure",
+    )
+    row("plain_hash", "plain: sha256(bytes) (no protection)", "floor_window")
+    for form in ("with", "closure"):
+        # The window's own cost: the sealed row minus hashing a plain bytes,
+        # per repetition, as a multiple of the floor.
+        res[f"sealed_{form}_share"] = [
+            a - b for a, b in zip(res[f"sealed_{form}"], res["plain_hash"], strict=True)
+        ]
+        row(
+            f"sealed_{form}_share",
+            f"sealed {form}-form's own share (row - plain sha256)",
+            "floor_window",
+        )
+    row("floor_alloc", "C floor: section 2's 12 syscalls (+4 KiB wipe)", None)
+    row("guarded_bytes", "guarded: SecretBytes(b).close()", "floor_alloc")
+    row("guarded_random", "guarded: SecretBytes.random(32).close()", "floor_alloc")
+    row(
+        "sealed_bytes",
+        'sealed: SecretBytes(b, storage="sealed").close()',
+        "guarded_bytes",
+        SEALED_TARGETS["create_vs_guarded"],
+    )
+    row(
+        "sealed_random",
+        'sealed: SecretBytes.random(32, storage="sealed").close()',
+        "guarded_random",
+        SEALED_TARGETS["create_vs_guarded"],
+    )
+    sec.extra["iterations_per_batch"] = {k: v[1] for k, v in batches.items()}
+    sec.notes.append(
+        "a sealed window makes no system call; its own share (decryption, "
+        "key rebuild, plaintext slot, Window object, view, scrub) is the "
+        "sealed row minus hashing a plain bytes.  The sealed create rows are "
+        "ratios to the guarded row of the same constructor; random() makes "
+        "one getrandom call for the secret's bytes, SecretBytes(b) none"
+    )
+    return sec
+
+
+def bench_sealed_throughput(memsafe: ModuleType, reps: int, size: int) -> Section:
+    """SHA-256 over a big secret of each engine through a read window."""
+    sha = hashlib.sha256
+    sec = Section(
+        "sealed_throughput",
+        f"8. Sealed engine: throughput (SHA-256 over {size >> 20} MiB)",
+    )
+    big: dict[str, Any] = {}
+    try:
+        for e in ("guarded", "sealed"):
+            big[e] = memsafe.SecretBytes.random(size, storage=e)
+    except OSError as e:  # LockError: see bench_throughput
+        for k in big.values():
+            k.close()
+        previous = memsafe.get_lock_policy()
+        memsafe.set_lock_policy("off")
+        big = {
+            e: memsafe.SecretBytes.random(size, storage=e)
+            for e in ("guarded", "sealed")
+        }
+        memsafe.set_lock_policy(previous)
+        sec.notes.append(
+            f"measured unlocked: locking {size >> 20} MiB failed "
+            f"({type(e).__name__}, errno {e.errno})"
+        )
+    plain = os.urandom(size)
+
+    def hashed(engine: str) -> Batch:
+        def run(n: int) -> float:
+            k = big[engine]
+            t0 = cpu_ns()
+            for _ in range(n):
+                with k.read() as view:
+                    sha(view).digest()
+            return (cpu_ns() - t0) / n
+
+        return run
+
+    def open_only(n: int) -> float:
+        k = big["sealed"]
+        t0 = cpu_ns()
+        for _ in range(n):
+            with k.read():
+                pass
+        return (cpu_ns() - t0) / n
+
+    def plain_hash(n: int) -> float:
+        t0 = cpu_ns()
+        for _ in range(n):
+            sha(plain).digest()
+        return (cpu_ns() - t0) / n
+
+    batches: dict[str, tuple[Batch, int]] = {
+        "plain": (plain_hash, 1),
+        "guarded": (hashed("guarded"), 1),
+        "sealed": (hashed("sealed"), 1),
+        "sealed_open": (open_only, 1),
+    }
+    for fn, n in batches.values():
+        fn(n)  # fault in / warm up
+    res = interleave(batches, reps)
+    for k in big.values():
+        k.close()
+    mib = size / (1 << 20)
+
+    def rate(ns: list[float]) -> list[float]:
+        return [mib / (t / 1e9) for t in ns]
+
+    def rrow(key: str, label: str, base: str | None, values: str | None = None) -> Row:
+        vals = res[values or key]
+        return Row(
+            key,
+            label,
+            "MiB/s",
+            rate(vals),
+            baseline=base,
+            ratios=per_rep_ratios(vals, res[base], "rate") if base else None,
+            ratio_kind="rate",
+        )
+
+    sec.rows += [
+        rrow("plain", "plain: sha256(bytes)", None),
+        rrow("guarded", "guarded: with big.read() as v: sha256(v)", "plain"),
+        rrow("sealed", "sealed: with big.read() as v: sha256(v)", "guarded"),
+        rrow(
+            "sealed_vs_plain",
+            "sealed / plain bytes (same repetitions)",
+            "plain",
+            values="sealed",
+        ),
+        rrow("sealed_open", "sealed: with big.read(): pass (open + close)", None),
+    ]
+    sec.notes.append(
+        "ratio = throughput / baseline throughput (higher is better).  A "
+        "sealed window on a secret this big decrypts all of it into a "
+        "plaintext mapping of its own (larger than the biggest slot class: "
+        "mmap, mlock, madvise on open, wipe and munmap on close); the "
+        "'open + close' row is that part alone"
+    )
+    return sec
+
+
+SCALE_METRICS = {  # metric -> the child's per-secret figure it compares
+    "locked": "locked_bytes_per_secret",
+    "mapped": "engine_mapped_bytes_per_secret",
+    "vmsize": "vmsize_bytes_per_secret",
+}
+
+
+def scale_rows(
+    key: str, label: str, ans: dict[str, Any], guarded: dict[str, Any] | None
+) -> list[Row]:
+    """The rows of one scale case; ratios against the guarded case."""
+    sealed = ans["storage"] == "sealed"
+    rows: list[Row] = []
+
+    def add(metric: str, mlabel: str, unit: str, value: float, **kw: Any) -> None:
+        r = Row(f"{key}_{metric}", f"{label}: {mlabel}", unit, [float(value)], **kw)
+        if guarded is not None and metric in SCALE_METRICS:
+            gval = guarded[SCALE_METRICS[metric]]
+            if gval > 0:
+                r.baseline = f"guarded_{metric}"
+                r.ratios = [value / gval]
+        rows.append(r)
+
+    add(
+        "made",
+        "made",
+        "secrets",
+        ans["made"],
+        note=f"all locked: {ans['all_locked']}; sample read back intact: "
+        f"{ans['sample_intact']}; error: {ans['error'][:150]}",
+    )
+    add(
+        "locked",
+        "locked, VmLck / N",
+        "B",
+        ans["locked_bytes_per_secret"],
+        target={"op": "<=", "value": SEALED_TARGETS["locked_bytes"], "on": "value"}
+        if sealed
+        else None,
+    )
+    add(
+        "mapped",
+        "memsafe's mappings (data pages) / N",
+        "B",
+        ans["engine_mapped_bytes_per_secret"],
+    )
+    add(
+        "vmsize",
+        "VmSize growth / N (Python objects incl.)",
+        "B",
+        ans["vmsize_bytes_per_secret"],
+    )
+    add(
+        "maps",
+        "/proc/self/maps lines, whole process",
+        "maps",
+        ans["maps_total"],
+        target={"op": "<=", "value": SEALED_TARGETS["maps_1m"], "on": "value"}
+        if sealed and ans["asked"] >= 1_000_000
+        else None,
+        note=f"{ans['maps_delta']:,} added by the secrets; memsafe's own "
+        f"mappings: {ans['engine_mappings']:,}",
+    )
+    add(
+        "create",
+        "create, CPU time per secret",
+        "ns",
+        ans["create_cpu_s"] / max(ans["made"], 1) * 1e9,
+    )
+    return rows
+
+
+def bench_engine_scale(python: str, quick: bool) -> Section:
+    """Many live 32-byte secrets per engine: locked and mapped bytes per
+    secret and /proc/self/maps lines, each case in a fresh child."""
+    sec = Section(
+        "sealed_scale",
+        "9. Sealed engine: scale (live 32-byte secrets, strict lock policy)",
+    )
+    is_root = os.geteuid() == 0
+    big = 100_000 if quick else 1_000_000
+    cases: list[tuple[str, str, str, int, int | None]] = []
+    if can_lock(10_000 * PAGE + (1 << 20)):
+        cases.append(("guarded", "guarded 10,000, root", "guarded", 10_000, None))
+    else:
+        sec.notes.append("guarded case skipped: cannot lock 10,000 pages here")
+    if is_root:
+        cases.append(("sealed_root", f"sealed {big:,}, root", "sealed", big, None))
+    else:
+        sec.notes.append(f"sealed {big:,} case skipped: needs root (CAP_IPC_LOCK)")
+    cases.append(
+        ("sealed_8m", "sealed 100,000, memlock 8 MiB", "sealed", 100_000, 8 << 20)
+    )
+    runs: dict[str, dict[str, Any]] = {}
+    for key, label, storage, n, drop in cases:
+        if drop is not None and not is_root and not can_lock(drop):
+            sec.notes.append(f"{label}: skipped (hard RLIMIT_MEMLOCK below 8 MiB)")
+            continue
+        ans = run_child(
+            python, ["engine_scale", storage, str(n)], drop_lock=drop, timeout=600
+        )
+        ans["case"] = label
+        runs[key] = ans
+        sec.rows += scale_rows(
+            key, label, ans, runs.get("guarded") if key != "guarded" else None
+        )
+    sec.extra["runs"] = runs
+    sec.notes.append(
+        "locked = the process's VmLck (the sealed engine's key and window "
+        "arena included) / N; memsafe's mappings = the data pages of every "
+        "mapping memsafe made (memsafe._memsafe._stats()['mapped_bytes'], "
+        "guard pages not counted) / N; VmSize growth also counts each "
+        "secret's Python object and its list slot (the garbage collector "
+        "is off while they are made).  Guarded: 3 pages of address space "
+        "(1 data + 2 guard), 1 locked page and 2 maps lines per secret.  "
+        "ratio = sealed / guarded"
+    )
+    return sec
+
+
+ENGINE_KINDS = {
+    "sealed_own": "sealed, one secret per thread (shared arenas)",
+    "sealed_one": "sealed, one secret for all threads",
+    "guarded_own": "guarded, one secret per thread",
+}
+
+
+def engine_concurrency_values(
+    memsafe: ModuleType, threads: Sequence[int], reps: int, duration: float
+) -> tuple[dict[str, dict[int, list[float]]], bool]:
+    """Windows/s for each kind of ENGINE_KINDS and thread count, in
+    interleaved repetitions; also whether the sealed secrets of the
+    per-thread kind share their cipher arena."""
+    most = max(threads)
+    own = {
+        e: [memsafe.SecretBytes.random(SECRET_LEN, storage=e) for _ in range(most)]
+        for e in ("sealed", "guarded")
+    }
+    one = memsafe.SecretBytes.random(SECRET_LEN, storage="sealed")
+    shared = len({k._region_info()["arena"] for k in own["sealed"]}) == 1
+    target: dict[str, Any] = {
+        "sealed_own": own["sealed"],
+        "sealed_one": one,
+        "guarded_own": own["guarded"],
+    }
+    out: dict[str, dict[int, list[float]]] = {
+        kind: {n: [] for n in threads} for kind in ENGINE_KINDS
+    }
+    order = [(kind, n) for kind in ENGINE_KINDS for n in threads]
+    gc.collect()
+    for rep in range(reps):
+        k = rep % len(order)
+        for kind, n in order[k:] + order[:k]:
+            out[kind][n].append(windows_per_second(target[kind], n, duration))
+    for keys in own.values():
+        for key in keys:
+            key.close()
+    one.close()
+    return out, shared
+
+
+def engine_concurrency_rows(
+    label: str, prefix: str, values: dict[str, dict[int, list[float]]]
+) -> list[Row]:
+    """Rows for one interpreter: windows/s per kind and thread count (ratio
+    to one thread of the same kind), then sealed / guarded per count."""
+    rows = []
+    for kind, kind_label in ENGINE_KINDS.items():
+        per = values[kind]
+        first = min(per)
+        for n, vals in per.items():
+            rows.append(
+                Row(
+                    f"{prefix}_{kind}_{n}",
+                    f"{label}, {kind_label}: {n} thread{'s' if n > 1 else ''}",
+                    "windows/s",
+                    vals,
+                    baseline=None if n == first else f"{prefix}_{kind}_{first}",
+                    ratios=None if n == first else per_rep_ratios(vals, per[first]),
+                    ratio_kind="rate",
+                )
+            )
+    for n, vals in values["sealed_own"].items():
+        rows.append(
+            Row(
+                f"{prefix}_sealed_vs_guarded_{n}",
+                f"{label}: sealed / guarded, {n} thread{'s' if n > 1 else ''} "
+                "(one secret each)",
+                "windows/s",
+                vals,
+                baseline=f"{prefix}_guarded_own_{n}",
+                ratios=per_rep_ratios(vals, values["guarded_own"][n]),
+                ratio_kind="rate",
+            )
+        )
+    return rows
