@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "harden.h"
 #include "secret.h"
+#include "window.h"
 
 static int os_ready = 0;
 
@@ -283,7 +284,7 @@ static int module_exec(PyObject *module)
         }
         os_ready = 1;
     }
-    if (ms_errors_init(module) < 0 ||
+    if (ms_errors_init(module) < 0 || ms_window_init() < 0 ||
         add_type(module, &ms_SecretType, "Secret") < 0 ||
         add_type(module, &ms_MemSafeType, "MemSafe") < 0 ||
         add_type(module, &ms_SecretBytesType, "SecretBytes") < 0 ||

@@ -22,6 +22,15 @@
 #include "secret.h"
 
 static char rw_export_mark;
+static PyObject *str_release; /* interned "release" */
+
+int ms_window_init(void)
+{
+    if (str_release == NULL) {
+        str_release = PyUnicode_InternFromString("release");
+    }
+    return str_release != NULL ? 0 : -1;
+}
 
 static ms_store *store_of(WindowObject *w)
 {
@@ -138,7 +147,7 @@ static void release_view(WindowObject *w)
     if (view == NULL) {
         return;
     }
-    PyObject *r = PyObject_CallMethod(view, "release", NULL);
+    PyObject *r = PyObject_CallMethodNoArgs(view, str_release);
     if (r == NULL) {
         PyErr_Clear();
     }
@@ -171,8 +180,12 @@ static int window_finish(WindowObject *w)
     }
     release_view(w);
     ms_oserr err = {0, 0, NULL};
-    ms_status st = close_store_window(w, &err);
+    ms_status st = MS_OK;
     ms_store_lock(store_of(w));
+    if (w->state == MS_WSTATE_OPEN) {
+        w->state = MS_WSTATE_CLOSED;
+        st = ms_store_close(store_of(w), w->kind, &err);
+    }
     Py_ssize_t own = w->exports;
     ms_store_unlock(store_of(w));
     if (st != MS_OK) {

@@ -7,6 +7,9 @@
 
 #include "ext.h"
 
+/* Once, at module set-up. */
+int ms_window_init(void);
+
 PyObject *ms_window_new(SecretObject *secret, ms_window kind);
 /* Open a window, call fn(view), close it; fn's result or NULL. */
 PyObject *ms_window_run(SecretObject *secret, ms_window kind, PyObject *fn);

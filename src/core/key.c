@@ -139,15 +139,19 @@ ms_status ms_key_prepare(ms_key *k, const ms_allocopts *opts,
     return st;
 }
 
+/* No lock: the halves change only when the key is made afresh (after a
+ * purge or in a fork child), and every secret that can reach this took the
+ * key's lock in ms_key_prepare after that, before its first seal.  A store
+ * made before such a change was purged or is an orphan: if its open races
+ * with the change it fails to authenticate, which the store layer reports
+ * as purged (never as corruption). */
 void ms_key_rebuild(ms_key *k, unsigned char out[MS_KEY_LEN])
 {
     unsigned char mask[MS_KEY_LEN];
-    ms_mutex_lock(&k->lock);
     mask_of(k->right.data, mask);
     for (size_t i = 0; i < MS_KEY_LEN; i++) {
         out[i] = (unsigned char)(k->left.data[i] ^ mask[i]);
     }
-    ms_mutex_unlock(&k->lock);
     ms_os_wipe(mask, sizeof(mask));
 }
 

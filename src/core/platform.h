@@ -132,8 +132,11 @@ unsigned long ms_os_fork_generation(void);
 /* How fork is detected here ("MADV_WIPEONFORK sentinel", "pid", "none"). */
 const char *ms_os_fork_detection(void);
 
-/* An identifier of the calling thread, usable in a signal handler. */
+/* An identifier of the calling thread: ms_os_thread_id is cached per
+ * thread (normal context); ms_os_thread_id_raw asks the OS each time and
+ * is the one to use in a signal handler.  Both give the same value. */
 long ms_os_thread_id(void);
+long ms_os_thread_id_raw(void);
 
 /* One read(2) from a file descriptor into addr; *got = 0 at end of file.
  * Returns -1 with err->code == EINTR when a signal interrupted it (the

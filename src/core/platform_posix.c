@@ -396,7 +396,7 @@ const char *ms_os_fork_detection(void)
     return sentinel != NULL ? "MADV_WIPEONFORK sentinel page" : "pid";
 }
 
-long ms_os_thread_id(void)
+long ms_os_thread_id_raw(void)
 {
 #if defined(__linux__) && defined(SYS_gettid)
     return (long)syscall(SYS_gettid);
@@ -407,6 +407,21 @@ long ms_os_thread_id(void)
 #else
     return (long)(uintptr_t)pthread_self();
 #endif
+}
+
+/* The id costs a system call (gettid): it is kept per thread, for the
+ * fork generation it was read in (a fork child's thread has a new id). */
+static _Thread_local long tid_cached;
+static _Thread_local unsigned long tid_generation;
+
+long ms_os_thread_id(void)
+{
+    unsigned long gen = ms_os_fork_generation();
+    if (tid_cached == 0 || tid_generation != gen) {
+        tid_cached = ms_os_thread_id_raw();
+        tid_generation = gen;
+    }
+    return tid_cached;
 }
 
 /* ---- process-wide set-up ---------------------------------------------- */

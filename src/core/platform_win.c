@@ -357,6 +357,11 @@ long ms_os_thread_id(void)
     return (long)GetCurrentThreadId();
 }
 
+long ms_os_thread_id_raw(void)
+{
+    return (long)GetCurrentThreadId();
+}
+
 /* ---- address space ---------------------------------------------------- */
 
 /* Committed at once: commit-on-first-touch would make a later access fail

@@ -178,8 +178,11 @@ static int wipe_entry(ms_mapent *e)
 
 size_t ms_registry_purge(int in_signal)
 {
-    (void)in_signal; /* the walk is the same: no lock, no allocation */
-    intptr_t me = (intptr_t)ms_os_thread_id();
+    /* The walk is the same in a signal handler: no lock, no allocation
+     * (the thread id comes from the OS: per-thread storage may allocate
+     * on first use). */
+    intptr_t me = (intptr_t)(in_signal ? ms_os_thread_id_raw()
+                                       : ms_os_thread_id());
     size_t wiped = 0;
     (void)ms_atomic_add(&epoch, 1);
     for (chunk *c = first_chunk(); c != NULL; c = next_chunk(c)) {

@@ -113,9 +113,11 @@ static int engine_destroy(ms_store *s, int check, ms_oserr *err)
         ms_sealed_destroy(&s->u.z);
         return 0;
     }
-    if (check && s->access == MS_PROT_NONE &&
-        ms_guarded_access(&s->u.g, MS_PROT_READ, err) == MS_OK) {
-        s->access = MS_PROT_READ;
+    /* Read-write at once: the canary is checked, then the pages are wiped
+     * without another protection change. */
+    if (check && s->access != MS_PROT_RW &&
+        ms_guarded_access(&s->u.g, MS_PROT_RW, err) == MS_OK) {
+        s->access = MS_PROT_RW;
     }
     if (check && s->access != MS_PROT_NONE) {
         check_integrity(s);
