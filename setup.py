@@ -19,6 +19,8 @@ COMMON_SOURCES = [
     "src/window.c",
     "src/ingest.c",
     "src/text.c",
+    "src/plaintext.c",
+    "src/describe.c",
     "src/core/region.c",
     "src/core/scrub.c",
 ]

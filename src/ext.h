@@ -96,4 +96,21 @@ Py_ssize_t ms_utf8_count(const unsigned char *p, size_t n);
 int ms_utf8_validate(const unsigned char *p, size_t n, size_t *bad_offset);
 int ms_utf8_equal_ct(const unsigned char *p, size_t n, PyObject *str);
 
+/* plaintext.c */
+extern PyObject *ms_PlaintextWarning;
+extern PyTypeObject ms_PlaintextType;
+extern const char ms_plaintext_doc[];
+int ms_plaintext_init(PyObject *module);
+PyObject *ms_plaintext(PyObject *self, PyObject *const *args,
+                       Py_ssize_t nargs);
+#define MS_PLAINTEXT_METHOD                                                   \
+    {"plaintext", (PyCFunction)(void (*)(void))ms_plaintext, METH_FASTCALL,   \
+     ms_plaintext_doc}
+
+/* describe.c */
+PyObject *ms_type_qualname_of(PyTypeObject *type);  /* "module.Qualname" */
+PyObject *ms_type_qualname(PyObject *obj);          /* of type(obj) */
+int ms_format_type(PyObject *obj, char *buf, size_t n);
+extern PyGetSetDef ms_secretstr_getset[];           /* nbytes */
+
 #endif /* MEMSAFE_EXT_H */

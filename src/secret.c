@@ -412,9 +412,13 @@ static PyObject *secretstr_new(PyTypeObject *type, PyObject *args,
                ms_secret_kind(text) == MS_KIND_STR) {
         rc = fill_copy(s, text, 0);
     } else {
-        PyErr_Format(PyExc_TypeError,
-                     "SecretStr() takes a str or a SecretStr, not '%.100s'",
-                     Py_TYPE(text)->tp_name);
+        PyObject *name = ms_type_qualname(text);
+        if (name != NULL) {
+            PyErr_Format(PyExc_TypeError,
+                         "SecretStr() takes a str or a SecretStr, not '%U'",
+                         name);
+            Py_DECREF(name);
+        }
         rc = -1;
     }
     if (rc < 0) {
@@ -957,7 +961,8 @@ static PyObject *secretbytes_from_file(PyTypeObject *type, PyObject *path)
          "Secrets cannot be pickled."},                                       \
         {"_region_info", (PyCFunction)secret_region_info, METH_NOARGS,        \
          "Addresses and sizes of the secret's pages (for tests and the "      \
-         "self-check)."}
+         "self-check)."},                                                     \
+        MS_PLAINTEXT_METHOD
 
 static PyMethodDef base_methods[] = {
     COMMON_METHODS,
@@ -1091,6 +1096,7 @@ PyTypeObject ms_SecretStrType = {
               "guarded, locked, no-access memory.  len() counts characters; "
               "read() windows give the UTF-8 bytes.",
     .tp_methods = secretstr_methods,
+    .tp_getset = ms_secretstr_getset,
     .tp_base = &ms_SecretType,
     .tp_richcompare = secret_richcompare,
     .tp_new = secretstr_new,

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal, TypeVar, final, overload
+from typing import Any, Generic, Literal, TypeVar, final, overload
 
 from typing_extensions import Buffer, Self
 
@@ -16,11 +16,30 @@ class LockError(OSError):
 class LockWarning(RuntimeWarning):
     """A secret could not be locked in RAM under the 'warn' policy."""
 
+class PlaintextWarning(RuntimeWarning):
+    """plaintext() left its bytes/str intact because a reference was kept."""
+
 @final
 class Window:
     """A read or write window on a secret; use it in a ``with`` statement."""
 
     def __enter__(self) -> memoryview: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+
+_P = TypeVar("_P", bytes, str)
+
+@final
+class Plaintext(Generic[_P]):
+    """The with-form of plaintext(): the block receives a fresh copy that is
+    wiped when it ends (unless a reference to it was kept)."""
+
+    __hash__: None  # type: ignore[assignment]
+    def __enter__(self) -> _P: ...
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -56,7 +75,13 @@ class Secret:
     def __buffer__(self, flags: int, /) -> memoryview: ...
     def _region_info(self) -> dict[str, int]: ...
 
-class MemSafe(Secret):
+class _BytesPlaintext(Secret):
+    @overload
+    def plaintext(self, fn: None = None, /) -> Plaintext[bytes]: ...
+    @overload
+    def plaintext(self, fn: Callable[[bytes], _T], /) -> _T: ...
+
+class MemSafe(_BytesPlaintext):
     """A mutable buffer in guarded, locked, no-access memory."""
 
     def __init__(
@@ -68,7 +93,7 @@ class MemSafe(Secret):
     def write(self, fn: Callable[[memoryview], _T], /) -> _T: ...
     def extend(self, data: Buffer | Secret, /) -> None: ...
 
-class SecretBytes(Secret):
+class SecretBytes(_BytesPlaintext):
     """Immutable secret bytes in guarded, locked, no-access memory."""
 
     def __init__(
@@ -90,6 +115,12 @@ class SecretStr(Secret):
     def getpass(cls, prompt: str = "Password: ") -> Self: ...
     def append(self, text: str | SecretStr, /) -> None: ...
     def reveal(self) -> str: ...
+    @property
+    def nbytes(self) -> int: ...
+    @overload
+    def plaintext(self, fn: None = None, /) -> Plaintext[str]: ...
+    @overload
+    def plaintext(self, fn: Callable[[str], _T], /) -> _T: ...
 
 def compare_digest(a: Buffer | Secret, b: Buffer | Secret, /) -> bool: ...
 def set_lock_policy(policy: LockPolicy, /) -> None: ...
