@@ -20,6 +20,7 @@ COMMON_SOURCES = [
     "src/ingest.c",
     "src/text.c",
     "src/plaintext.c",
+    "src/pydantic_hook.c",
     "src/describe.c",
     "src/core/region.c",
     "src/core/scrub.c",

@@ -141,7 +141,7 @@ static int module_exec(PyObject *module)
         add_type(module, &ms_SecretBytesType, "SecretBytes") < 0 ||
         add_type(module, &ms_SecretStrType, "SecretStr") < 0 ||
         add_type(module, &ms_WindowType, "Window") < 0 ||
-        ms_plaintext_init(module) < 0) {
+        ms_plaintext_init(module) < 0 || ms_pydantic_init(module) < 0) {
         return -1;
     }
     return 0;

@@ -962,7 +962,7 @@ static PyObject *secretbytes_from_file(PyTypeObject *type, PyObject *path)
         {"_region_info", (PyCFunction)secret_region_info, METH_NOARGS,        \
          "Addresses and sizes of the secret's pages (for tests and the "      \
          "self-check)."},                                                     \
-        MS_PLAINTEXT_METHOD
+        MS_PLAINTEXT_METHOD, MS_PYDANTIC_METHODS
 
 static PyMethodDef base_methods[] = {
     COMMON_METHODS,

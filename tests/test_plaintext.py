@@ -636,6 +636,9 @@ elif consumer == "pbkdf2":
     fn = lambda b: hashlib.pbkdf2_hmac("sha256", b, b"salt", 1000).hex() == arg
 elif consumer == "hmac":
     fn = lambda b: hmac.digest(b, b"message", "sha256").hex() == arg
+elif consumer == "str":
+    key = memsafe._memsafe._secretstr_from_utf8(memsafe.SecretStr, key)
+    fn = lambda t: t.isprintable() and len(t) == 72
 if control:
     kept = key.reveal()
     ok = fn(kept)
@@ -708,7 +711,7 @@ def leak_scan(tmp_path: Any, consumer: str, control: bool) -> tuple[str, Any]:
 
 @helpers.linux_only
 @helpers.not_sanitized
-@pytest.mark.parametrize("consumer", ["pbkdf2", "hmac", "bcrypt"])
+@pytest.mark.parametrize("consumer", ["pbkdf2", "hmac", "bcrypt", "str"])
 def test_leak_scan_after_plaintext(tmp_path: Any, consumer: str) -> None:
     ok, res = leak_scan(tmp_path, consumer, control=False)
     assert ok == "True"
@@ -718,7 +721,7 @@ def test_leak_scan_after_plaintext(tmp_path: Any, consumer: str) -> None:
 
 @helpers.linux_only
 @helpers.not_sanitized
-@pytest.mark.parametrize("consumer", ["pbkdf2", "bcrypt"])
+@pytest.mark.parametrize("consumer", ["pbkdf2", "bcrypt", "str"])
 def test_leak_scan_positive_control_with_reveal(tmp_path: Any, consumer: str) -> None:
     ok, res = leak_scan(tmp_path, consumer, control=True)
     assert ok == "True"
