@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
+import helpers
 import pytest
 
 import memsafe
@@ -75,6 +76,9 @@ def test_bcrypt(key: memsafe.SecretBytes, tmp_path: pathlib.Path) -> None:
     _leak.no_copy(res)
 
 
+@pytest.mark.skipif(
+    helpers.SANITIZED, reason="passlib imports crypt, which faults under ASan"
+)
 @pytest.mark.filterwarnings("ignore:'crypt' is deprecated:DeprecationWarning")
 @row(
     "passlib",
