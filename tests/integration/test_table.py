@@ -13,6 +13,8 @@ import importlib
 import pathlib
 import sys
 
+import pytest
+
 if __package__ in (None, ""):  # run as a script: import as the package
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
     __package__ = "integration"
@@ -46,6 +48,8 @@ def rewrite(text: str, table: str) -> str:
 
 
 def test_the_document_matches_the_tests() -> None:
+    if not DOC.exists():  # a copy of tests/ outside the source tree
+        pytest.skip(f"no {DOC.name} beside this copy of the tests")
     text = DOC.read_text(encoding="utf-8")
     assert generated(text) == render(rows()), (
         "docs/integration.md is out of date: run "
