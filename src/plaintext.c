@@ -520,9 +520,29 @@ static void drop_value(PlaintextObject *c)
     Py_DECREF(v);
 }
 
+/* The context's state changes under its secret's region lock (nothing
+ * calls into Python while it is held), so that one context used from two
+ * threads at once, free-threaded builds included, never enters twice or
+ * releases its value twice. */
+static void pt_lock(PlaintextObject *c)
+{
+    ms_region_lock(&c->secret->region);
+}
+
+static void pt_unlock(PlaintextObject *c)
+{
+    ms_region_unlock(&c->secret->region);
+}
+
 static PyObject *pt_enter(PlaintextObject *c, PyObject *Py_UNUSED(ignored))
 {
-    if (c->state != PT_NEW) {
+    pt_lock(c);
+    int fresh = c->state == PT_NEW;
+    if (fresh) {
+        c->state = PT_OPEN;
+    }
+    pt_unlock(c);
+    if (!fresh) {
         PyErr_SetString(PyExc_RuntimeError,
                         "a plaintext() context can be entered only once: "
                         "call plaintext() again for a new one");
@@ -532,17 +552,21 @@ static PyObject *pt_enter(PlaintextObject *c, PyObject *Py_UNUSED(ignored))
     if (obj == NULL) {
         return NULL;
     }
+    Py_INCREF(obj);
+    pt_lock(c);
     c->value = obj;
-    c->state = PT_OPEN;
-    return Py_NewRef(obj);
+    pt_unlock(c);
+    return obj;
 }
 
 static PyObject *pt_exit(PlaintextObject *c, PyObject *const *args,
                          Py_ssize_t nargs)
 {
+    pt_lock(c);
     PyObject *obj = c->value;
     c->value = NULL;
     c->state = PT_DONE;
+    pt_unlock(c);
     if (obj == NULL) {
         Py_RETURN_FALSE;
     }

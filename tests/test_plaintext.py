@@ -372,13 +372,6 @@ def test_global_target_from_a_function() -> None:
     assert out.split() == ["True"]
 
 
-def test_other_pythons_run_the_frame_matrix() -> None:
-    """The frame-counting code differs between 3.10, 3.11-3.12 and 3.13+;
-    CI runs this whole file on each of them (the matrix job), this test
-    documents which one is running now."""
-    assert sys.version_info >= (3, 10)
-
-
 # ---- kept references: left intact, PlaintextWarning ----------------------
 
 
@@ -535,6 +528,44 @@ def test_warning_error_after_exception_chains_it() -> None:
         k.plaintext(fn)
     assert isinstance(info.value.__context__, Boom)
     assert kept == [SECRET]
+
+
+# ---- threads ----------------------------------------------------------------
+
+
+def test_threads_share_a_secret_and_a_context() -> None:
+    import threading
+
+    k = memsafe.SecretStr("thr\xe9ad-" * 8)
+    expected = k.reveal()
+    ctx = k.plaintext()
+    entered: list[bool] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def worker() -> None:
+        try:
+            start.wait()
+            try:
+                with ctx as shared:  # only one thread may enter it
+                    entered.append(shared == expected)
+            except RuntimeError:
+                pass
+            for _ in range(200):
+                assert k.plaintext(lambda t: t == expected)
+                with k.plaintext() as t:
+                    assert t == expected
+                assert t == "\0" * len(expected)
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert entered == [True]
 
 
 # ---- errors and the context object ----------------------------------------
