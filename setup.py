@@ -24,6 +24,8 @@ COMMON_SOURCES = [
     "src/errors.c",
     "src/harden.c",
     "src/aead_hooks.c",
+    "src/plaintext.c",
+    "src/pydantic_hook.c",
     # The core: C with no Python in it (src/core/store.h is its interface).
     "src/core/store.c",
     "src/core/region.c",

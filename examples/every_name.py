@@ -16,6 +16,7 @@ from memsafe import (
     LockError,
     LockWarning,
     MemSafe,
+    PlaintextWarning,
     Secret,
     SecretBytes,
     SecretStr,
@@ -73,6 +74,19 @@ def main() -> None:
     text.append(SecretStr("!"))
     shown: str = text.reveal()
     assert len(text) == len(shown) and text == shown
+    assert text.nbytes == len(shown.encode())
+
+    # plaintext(): a fresh bytes/str for consumers that take nothing else,
+    # wiped when the call or the block ends.
+    size: int = key.plaintext(len)
+    with text.plaintext() as t:
+        upper: str = t.upper()
+    assert size == 32 and upper == shown.upper()
+    kept: list[bytes] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PlaintextWarning)
+        key.plaintext(kept.append)  # kept: left intact, with a warning
+    assert kept == [plain] and issubclass(caught[0].category, PlaintextWarning)
     reader = SecretStr.getpass  # needs a terminal: not called here
     assert callable(reader)
 

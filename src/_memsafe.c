@@ -12,6 +12,8 @@
 #include "core/scrub.h"
 #include "errors.h"
 #include "harden.h"
+#include "plaintext.h"
+#include "pydantic_hook.h"
 #include "secret.h"
 #include "window.h"
 
@@ -289,7 +291,8 @@ static int module_exec(PyObject *module)
         add_type(module, &ms_MemSafeType, "MemSafe") < 0 ||
         add_type(module, &ms_SecretBytesType, "SecretBytes") < 0 ||
         add_type(module, &ms_SecretStrType, "SecretStr") < 0 ||
-        add_type(module, &ms_WindowType, "Window") < 0) {
+        add_type(module, &ms_WindowType, "Window") < 0 ||
+        ms_plaintext_init(module) < 0 || ms_pydantic_init(module) < 0) {
         return -1;
     }
     return 0;

@@ -6,6 +6,8 @@
 #include "ext.h"
 
 #include "ingest.h"
+#include "plaintext.h"
+#include "pydantic_hook.h"
 #include "secret.h"
 #include "window.h"
 
@@ -41,7 +43,8 @@
          "pickled."},                                                         \
         {"_region_info", (PyCFunction)ms_secret_region_info, METH_NOARGS,     \
          "_region_info($self, /)\n--\n\nWhere the secret's memory is "        \
-         "(addresses and sizes, for tests and the self-check)."}
+         "(addresses and sizes, for tests and the self-check)."},             \
+        MS_PLAINTEXT_METHOD, MS_PYDANTIC_METHODS
 
 static PyMethodDef base_methods[] = {
     COMMON_METHODS,

@@ -2,11 +2,12 @@
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Literal, TypedDict, TypeVar, final, overload
+from typing import Any, Generic, Literal, TypedDict, TypeVar, final, overload
 
 from typing_extensions import Buffer, Self
 
 _T = TypeVar("_T")
+_S = TypeVar("_S", bound="SecretStr")
 
 LockPolicy = Literal["strict", "warn", "off"]
 Storage = Literal["guarded", "sealed"]
@@ -18,6 +19,9 @@ class LockError(OSError):
 class LockWarning(RuntimeWarning):
     """A secret could not be locked in RAM under the 'warn' policy."""
 
+class PlaintextWarning(RuntimeWarning):
+    """plaintext() left its bytes/str intact because a reference was kept."""
+
 @final
 class Window:
     """A read or write window on a secret; use it in a ``with`` statement."""
@@ -25,6 +29,22 @@ class Window:
     __hash__: None  # type: ignore[assignment]
     def __enter__(self) -> memoryview: ...
     def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]: ...
+
+_P = TypeVar("_P", bytes, str)
+
+@final
+class Plaintext(Generic[_P]):
+    """The with-form of plaintext(): the block receives a fresh copy that is
+    wiped when it ends (unless a reference to it was kept)."""
+
+    __hash__: None  # type: ignore[assignment]
+    def __enter__(self) -> _P: ...
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
@@ -62,8 +82,18 @@ class Secret:
     def __copy__(self) -> Self: ...
     def __deepcopy__(self, memo: Any, /) -> Self: ...
     def _region_info(self) -> dict[str, Any]: ...
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any, /) -> Any: ...
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any, /) -> Any: ...
 
-class MemSafe(Secret):
+class _BytesPlaintext(Secret):
+    @overload
+    def plaintext(self, fn: None = None, /) -> Plaintext[bytes]: ...
+    @overload
+    def plaintext(self, fn: Callable[[bytes], _T], /) -> _T: ...
+
+class MemSafe(_BytesPlaintext):
     """A mutable secret buffer."""
 
     def __init__(
@@ -80,7 +110,7 @@ class MemSafe(Secret):
     def write(self, fn: Callable[[memoryview], _T], /) -> _T: ...
     def extend(self, data: Buffer | Secret, /) -> None: ...
 
-class SecretBytes(Secret):
+class SecretBytes(_BytesPlaintext):
     """Immutable secret bytes."""
 
     def __init__(
@@ -131,6 +161,10 @@ class SecretStr(Secret):
     ) -> Self: ...
     def append(self, text: str | SecretStr, /) -> None: ...
     def reveal(self) -> str: ...
+    @overload
+    def plaintext(self, fn: None = None, /) -> Plaintext[str]: ...
+    @overload
+    def plaintext(self, fn: Callable[[str], _T], /) -> _T: ...
 
 def compare_digest(a: Buffer | Secret, b: Buffer | Secret, /) -> bool: ...
 def set_lock_policy(policy: LockPolicy, /) -> None: ...
@@ -163,3 +197,4 @@ def _chacha20poly1305_seal(
 def _chacha20poly1305_open(
     key: Buffer, nonce: Buffer, ad: Buffer, data: Buffer, /
 ) -> bytes: ...
+def _secretstr_from_utf8(cls: type[_S], data: Buffer | Secret, /) -> _S: ...
