@@ -14,9 +14,12 @@
  * ciphertext, associated data, nonce or key fails and leaves the output
  * untouched; lengths 0..300 round-trip and match an independent assembly
  * of the construction from ms_chacha20_xor and ms_poly1305; Poly1305
- * against a slow big-number reference (random and extreme inputs); a long
- * message over many blocks; the 32-bit block counter limit; NULL pointers
- * with length 0.
+ * against a slow big-number reference (random and extreme inputs); the
+ * block function, keystreams of 1..320 bytes (one block, two at once, four
+ * at once, tails) and short AEAD messages (key block and data block at
+ * once) against a plain transcription of RFC 8439 2.3 on random keys,
+ * nonces and counters up to 2^32 - 1; a long message over many blocks; the
+ * 32-bit block counter limit; NULL pointers with length 0.
  *
  * Prints one line per failed check and "test_aead: N passed, M failed";
  * exits non-zero if any check failed.
@@ -569,6 +572,176 @@ static void test_lengths(void)
     check(tail_ok, "nothing written past len");
 }
 
+/* ---- ChaCha20 against a plain reference --------------------------------- */
+
+/* RFC 8439 2.1-2.3 as plainly as possible: the state in an array, the
+ * quarter round as a function on four indices, no unrolling, no vectors.
+ * It shares nothing with chacha20poly1305.c, whose blocks come from a
+ * scalar core (one block), rows in vectors (two blocks at once) or words
+ * in vectors (four at once). */
+static uint32_t ref_rotl(uint32_t v, int n)
+{
+    return (v << n) | (v >> (32 - n));
+}
+
+static void ref_quarterround(uint32_t s[16], int a, int b, int c, int d)
+{
+    s[a] += s[b];
+    s[d] = ref_rotl(s[d] ^ s[a], 16);
+    s[c] += s[d];
+    s[b] = ref_rotl(s[b] ^ s[c], 12);
+    s[a] += s[b];
+    s[d] = ref_rotl(s[d] ^ s[a], 8);
+    s[c] += s[d];
+    s[b] = ref_rotl(s[b] ^ s[c], 7);
+}
+
+static uint32_t ref_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void ref_block(const unsigned char key[32], uint32_t counter,
+                      const unsigned char nonce[12], unsigned char out[64])
+{
+    uint32_t st[16], w[16];
+
+    st[0] = 0x61707865U;
+    st[1] = 0x3320646eU;
+    st[2] = 0x79622d32U;
+    st[3] = 0x6b206574U;
+    for (size_t i = 0; i < 8; i++) {
+        st[4 + i] = ref_le32(key + 4 * i);
+    }
+    st[12] = counter;
+    for (size_t i = 0; i < 3; i++) {
+        st[13 + i] = ref_le32(nonce + 4 * i);
+    }
+    memcpy(w, st, sizeof w);
+    for (int i = 0; i < 10; i++) {
+        ref_quarterround(w, 0, 4, 8, 12);
+        ref_quarterround(w, 1, 5, 9, 13);
+        ref_quarterround(w, 2, 6, 10, 14);
+        ref_quarterround(w, 3, 7, 11, 15);
+        ref_quarterround(w, 0, 5, 10, 15);
+        ref_quarterround(w, 1, 6, 11, 12);
+        ref_quarterround(w, 2, 7, 8, 13);
+        ref_quarterround(w, 3, 4, 9, 14);
+    }
+    for (size_t i = 0; i < 16; i++) {
+        uint32_t v = w[i] + st[i];
+        for (size_t k = 0; k < 4; k++) {
+            out[4 * i + k] = (unsigned char)(v >> (8 * k));
+        }
+    }
+}
+
+/* 1 if ms_chacha20_xor over len bytes of zeros from counter gives the
+ * reference keystream (and writes nothing past len). */
+static int stream_matches(const unsigned char key[32], uint32_t counter,
+                          const unsigned char nonce[12], size_t len)
+{
+    unsigned char buf[321], want[64];
+
+    if (len > 320) {
+        return 0;
+    }
+    memset(buf, 0, sizeof buf);
+    buf[len] = 0x77;
+    if (ms_chacha20_xor(key, counter, nonce, buf, buf, len) != 0 ||
+        buf[len] != 0x77) {
+        return 0;
+    }
+    for (size_t off = 0; off < len; off += 64) {
+        size_t m = len - off < 64 ? len - off : 64;
+        ref_block(key, counter + (uint32_t)(off / 64), nonce, want);
+        if (memcmp(buf + off, want, m) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_block_reference(void)
+{
+    unsigned char key[32], nonce[12], c4[4], got[64], want[64];
+    unsigned char pt[64], ct[64], back[64], tag[16], reftag[16], ref[64];
+    int block_ok = 1, stream_ok = 1, last_ok = 1, aead_ok = 1;
+
+    for (int t = 0; t < 2000; t++) {
+        uint32_t counter;
+        size_t len = 1U + (size_t)t * 7U % 320U, blocks = (len + 63U) / 64U;
+        size_t n = 1U + (size_t)t % 64U, adlen = (size_t)t % 3U * 8U;
+
+        fill(key, sizeof key);
+        fill(nonce, sizeof nonce);
+        fill(c4, sizeof c4);
+        counter = ref_le32(c4);
+        switch (t % 4) {
+        case 0:
+            counter = 0xffffffffU;
+            break;
+        case 1:
+            counter = 0xfffffffeU;
+            break;
+        case 2:
+            counter = (uint32_t)t; /* small, 0 first */
+            break;
+        default:
+            break; /* random */
+        }
+        /* One block. */
+        ms_chacha20_block(key, counter, nonce, got);
+        ref_block(key, counter, nonce, want);
+        if (memcmp(got, want, 64) != 0) {
+            block_ok = 0;
+        }
+        /* A keystream of len bytes, moved down to end at the last counter
+         * when it would pass it. */
+        if ((uint64_t)counter + blocks > (uint64_t)0x100000000U) {
+            counter = (uint32_t)((uint64_t)0x100000000U - blocks);
+        }
+        if (!stream_matches(key, counter, nonce, len)) {
+            stream_ok = 0;
+        }
+        /* A short AEAD message: ciphertext = pt ^ block 1, the tag as the
+         * RFC 2.8.1 assembly makes it, and back. */
+        fill(pt, n);
+        fill(ref, adlen); /* associated data */
+        if (ms_aead_seal(key, nonce, ref, adlen, pt, n, ct, tag) != 0) {
+            aead_ok = 0;
+        }
+        ref_block(key, 1, nonce, want);
+        for (size_t i = 0; i < n; i++) {
+            if ((unsigned char)(pt[i] ^ want[i]) != ct[i]) {
+                aead_ok = 0;
+            }
+        }
+        reference_seal(key, nonce, ref, adlen, pt, n, back, reftag);
+        if (memcmp(tag, reftag, 16) != 0 ||
+            ms_aead_open(key, nonce, ref, adlen, ct, n, tag, back) != 0 ||
+            memcmp(back, pt, n) != 0) {
+            aead_ok = 0;
+        }
+    }
+    /* Two and three blocks ending at the last counter, and the last block
+     * alone, at every length. */
+    for (size_t len = 1; len <= 192; len++) {
+        size_t blocks = (len + 63U) / 64U;
+        fill(key, sizeof key);
+        fill(nonce, sizeof nonce);
+        if (!stream_matches(key, (uint32_t)(0x100000000ULL - blocks), nonce,
+                            len)) {
+            last_ok = 0;
+        }
+    }
+    check(block_ok, "block function = reference (2000 random inputs)");
+    check(stream_ok, "keystream of 1..320 bytes = reference");
+    check(last_ok, "keystream ending at counter 2^32-1 = reference");
+    check(aead_ok, "AEAD of 1..64 bytes = reference keystream and tag");
+}
+
 /* ---- Poly1305 against a plain big-number reference ---------------------- */
 
 /* Numbers below 2^320 as twenty 16-bit limbs (in uint32_t), little end
@@ -1015,6 +1188,7 @@ int main(void)
 {
     test_vectors();
     test_lengths();
+    test_block_reference();
     test_poly_reference();
     test_tamper();
     test_long();
