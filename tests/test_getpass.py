@@ -683,6 +683,7 @@ def test_no_terminal_storage_argument(storage: str) -> None:
     ]
 
 
+@helpers.not_sanitized
 @helpers.linux_only
 def test_no_terminal_wipes_the_line_object_nobody_else_holds() -> None:
     """The str that sys.stdin.readline() returned is overwritten before it

@@ -502,6 +502,7 @@ w.__exit__(None, None, None)
 """
 
 
+@not_sanitized
 @needs_secretmem
 @pytest.mark.parametrize("mode", ["off", "prefer"])
 def test_every_memsafe_mapping_is_secretmem(storage: str, mode: str) -> None:
@@ -635,6 +636,7 @@ def test_view_of_a_window_open_at_fork_faults_in_the_child(storage: str) -> None
     ],
     ids=["MemSafe", "SecretBytes", "SecretStr", "random"],
 )
+@not_sanitized
 def test_secretmem_flag_matches_the_kernel(storage: str, mode: str, make: Any) -> None:
     if mode != "off" and not OFFERED:
         pytest.skip("this kernel does not offer memfd_secret")
@@ -706,6 +708,7 @@ def fallback_run(when: str, mode: str) -> dict[str, Any]:
     return out
 
 
+@not_sanitized
 @can_fail_secretmem
 @pytest.mark.parametrize("when", ["at import", "later"])
 def test_prefer_falls_back_to_ordinary_pages(storage: str, when: str) -> None:
@@ -904,6 +907,7 @@ print(json.dumps(out))
         ("warn", "require", "LockError"),
     ],
 )
+@not_sanitized
 def test_eagain_from_secretmem_mmap_follows_the_lock_policy(
     storage: str, policy: str, mode: str, expect: str
 ) -> None:

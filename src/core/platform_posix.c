@@ -402,7 +402,7 @@ long ms_os_thread_id_raw(void)
     return (long)syscall(SYS_gettid);
 #elif defined(__APPLE__)
     uint64_t tid = 0;
-    (void)pthread_threadid_np(NULL, &tid);
+    (void)pthread_threadid_np(pthread_self(), &tid);
     return (long)tid;
 #else
     return (long)(uintptr_t)pthread_self();

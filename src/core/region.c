@@ -12,14 +12,11 @@ static unsigned char *canary_of(const ms_guarded *g)
     return g->secret - MS_CANARY_LEN;
 }
 
-/* Data pages needed for len bytes plus the canary, or 0 if too large. */
+/* Data pages needed for len bytes plus the canary, or 0 if too large (the
+ * mapping layer refuses 0). */
 static size_t data_size_for(size_t len)
 {
-    size_t page = ms_os_page_size();
-    if (len > SIZE_MAX - MS_CANARY_LEN - 3 * page) {
-        return 0;
-    }
-    return ms_pages_for(len + MS_CANARY_LEN);
+    return len > SIZE_MAX / 2 ? 0 : ms_pages_for(len + MS_CANARY_LEN);
 }
 
 ms_status ms_guarded_create(ms_guarded *g, size_t len,
@@ -28,13 +25,6 @@ ms_status ms_guarded_create(ms_guarded *g, size_t len,
 {
     memset(g, 0, sizeof(*g));
     size_t data_len = data_size_for(len);
-    if (data_len == 0) {
-        lr->failed = 0;
-        err->code = ENOMEM;
-        err->winerror = 0;
-        err->op = NULL;
-        return MS_E_NOMEM;
-    }
     ms_status st = ms_mapping_create(&g->map, data_len, opts, lr, err);
     if (st != MS_OK) {
         return st;
