@@ -116,6 +116,12 @@ PROFILES = {
         **_COMMON,
     ),
     "dev": settings(max_examples=50, stateful_step_count=40, **_COMMON),
+    # The older interpreters of CI's test matrix: the same machine, fewer
+    # programs (the main run and 3.14/3.14t use "ci").
+    "quick": settings(
+        max_examples=12, stateful_step_count=30, derandomize=True, database=None,
+        **_COMMON,
+    ),
     "long": settings(max_examples=2000, stateful_step_count=80, **_COMMON),
 }
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "dev")
