@@ -364,7 +364,12 @@ def t_validator(r: Reader) -> None:
     line = data.split(b"\n", 1)[0]
     saved = os.dup(0)
     fd = pipe_with(data)
+    # Without a terminal getpass reads through sys.stdin, whose buffers would
+    # carry input across iterations; with no sys.stdin it reads fd 0 itself,
+    # which is what this target feeds (and validates UTF-8 in C).
+    saved_stdin = sys.stdin
     try:
+        sys.stdin = None  # type: ignore[assignment]
         os.dup2(fd, 0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -384,6 +389,7 @@ def t_validator(r: Reader) -> None:
                     return
                 raise Finding(f"valid UTF-8 refused: {line!r}: {e}") from None
     finally:
+        sys.stdin = saved_stdin
         os.dup2(saved, 0)
         os.close(saved)
         os.close(fd)

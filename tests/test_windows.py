@@ -410,7 +410,7 @@ def test_getpass_without_console_reads_stdin() -> None:
     """Without a console the line comes through sys.stdin, decoded as
     sys.stdin decodes it (as getpass.getpass would): the same text as
     sys.stdin's own decoding of those bytes."""
-    code = """
+    code = r"""
         import sys, warnings, memsafe
         expected = "w\u00f6rd\n".encode().decode(sys.stdin.encoding, "replace")
         with warnings.catch_warnings(record=True) as caught:
