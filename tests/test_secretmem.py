@@ -181,10 +181,12 @@ def secretmem_maps():
 
 
 def memsafe_kinds():
-    """For every mapping memsafe made (only memsafe asks MADV_DONTDUMP;
-    the kernel's [vvar] pages carry the flag too): memfd_secret or not."""
+    """For every mapping memsafe made (memsafe asks MADV_DONTDUMP; so do
+    the kernel's [vvar] pages and glibc's vDSO getrandom state, which is
+    MAP_DROPPABLE, "dp", as memsafe never is): memfd_secret or not."""
     return sorted({m.path == SECRETMEM for m in _kernel.mappings()
-                   if "dd" in m.vmflags and not m.path.startswith("[")})
+                   if "dd" in m.vmflags and "dp" not in m.vmflags
+                   and not m.path.startswith("[")})
 
 
 def vmlck():
