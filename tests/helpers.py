@@ -136,3 +136,55 @@ def at_rest(secret: object) -> bool:
     from memsafe import _kernel
 
     return _kernel.perms_at(int(info["data"])) == "---p"
+
+
+# ---- scanning another process's memory ----------------------------------
+
+_PAGEMAP_PRESENT = 1 << 63
+_PAGEMAP_SWAPPED = 1 << 62
+
+
+def _private_anonymous(perms: str, path: str) -> bool:
+    return perms[3:4] == "p" and (
+        path in ("", "[heap]", "[stack]") or path.startswith("[anon:")
+    )
+
+
+def populated_runs(pid: int, start: int, end: int, perms: str, path: str) -> list[tuple[int, int]]:
+    """The parts of the mapping [start, end) that can hold anything but
+    zeros, for a scanner of /proc/PID/mem.
+
+    A private anonymous page that is neither present nor swapped has never
+    been written: it reads as zeros, so it is skipped (per /proc/PID/pagemap;
+    free-threaded CPython's mimalloc reserves a gigabyte this way).  File
+    and shared mappings are returned whole: their absent pages still read
+    the file's or the shared object's bytes."""
+    if not _private_anonymous(perms, path):
+        return [(start, end)]
+    page = os.sysconf("SC_PAGE_SIZE")
+    try:
+        fd = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
+    except OSError:
+        return [(start, end)]
+    runs: list[tuple[int, int]] = []
+    try:
+        step = 1 << 16  # pages per pagemap read (512 KiB of entries)
+        first = start // page
+        last = end // page
+        for base in range(first, last, step):
+            count = min(step, last - base)
+            raw = os.pread(fd, count * 8, base * 8)
+            if len(raw) != count * 8:
+                return [(start, end)]
+            entries = memoryview(raw).cast("Q")
+            for i, entry in enumerate(entries):
+                if not entry & (_PAGEMAP_PRESENT | _PAGEMAP_SWAPPED):
+                    continue
+                addr = (base + i) * page
+                if runs and runs[-1][1] == addr:
+                    runs[-1] = (runs[-1][0], addr + page)
+                else:
+                    runs.append((addr, addr + page))
+    finally:
+        os.close(fd)
+    return runs

@@ -194,30 +194,45 @@ def scan(pid: int, needles: list[bytes]) -> ScanResult:
             if not perms.startswith("r") or path in SPECIAL:
                 continue
             ours = "dd" in vmflags
-            # A chunk boundary could split a match: carry a tail over.
-            tail = b""
-            for data in read_region(fd, start, end, res):
-                buf = tail + data
-                res.scanned += len(data)
-                if ours:
-                    res.secret_memory_scanned += len(data)
-                res.areas.add(path)
-                for n in needles:
-                    c = buf.count(n)
-                    if c:
-                        res.full += c
-                        res.in_secret_memory += c if ours else 0
-                        res.where.append(f"whole {start:x}-{end:x} {perms} {path}")
-                for p in pieces:
-                    c = buf.count(p)
-                    if c:
-                        res.pieces += c
-                        res.in_secret_memory += c if ours else 0
-                        res.where.append(f"piece {start:x}-{end:x} {perms} {path}")
-                tail = data[-(max(map(len, needles)) - 1) :]
+            for run_start, run_end in helpers.populated_runs(pid, start, end, perms, path):
+                scan_run(fd, run_start, run_end, (perms, path, ours), needles, pieces, res)
     finally:
         os.close(fd)
     return res
+
+
+def scan_run(
+    fd: int,
+    start: int,
+    end: int,
+    what: tuple[str, str, bool],
+    needles: list[bytes],
+    pieces: set[bytes],
+    res: ScanResult,
+) -> None:
+    """Count the needles and pieces in [start, end) of one mapping."""
+    perms, path, ours = what
+    # A chunk boundary could split a match: carry a tail over.
+    tail = b""
+    for data in read_region(fd, start, end, res):
+        buf = tail + data
+        res.scanned += len(data)
+        if ours:
+            res.secret_memory_scanned += len(data)
+        res.areas.add(path)
+        for n in needles:
+            c = buf.count(n)
+            if c:
+                res.full += c
+                res.in_secret_memory += c if ours else 0
+                res.where.append(f"whole {start:x}-{end:x} {perms} {path}")
+        for p in pieces:
+            c = buf.count(p)
+            if c:
+                res.pieces += c
+                res.in_secret_memory += c if ours else 0
+                res.where.append(f"piece {start:x}-{end:x} {perms} {path}")
+        tail = data[-(max(map(len, needles)) - 1) :]
 
 
 def child_env() -> dict[str, str]:

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import helpers
 from helpers import child_env, linux_only, not_sanitized, ok, run_child
 
 import memsafe
@@ -154,12 +155,18 @@ def readable_mappings(pid: int) -> list[_kernel.Mapping]:
     ]
 
 
-def read_mapping(fd: int, m: _kernel.Mapping) -> Iterator[tuple[int, bytes]]:
+def read_mapping(fd: int, m: _kernel.Mapping, pid: int) -> Iterator[tuple[int, bytes]]:
     """(address, bytes) of the readable parts of a mapping, 1 MiB at a time
-    (page by page where a chunk fails: memfd_secret pages give EIO)."""
-    addr = m.start
-    while addr < m.end:
-        n = min(1 << 20, m.end - addr)
+    (page by page where a chunk fails: memfd_secret pages give EIO), less
+    the private anonymous pages never written (helpers.populated_runs)."""
+    for start, end in helpers.populated_runs(pid, m.start, m.end, m.perms, m.path):
+        yield from read_run(fd, start, end)
+
+
+def read_run(fd: int, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+    addr = start
+    while addr < end:
+        n = min(1 << 20, end - addr)
         try:
             data = os.pread(fd, n, addr)
         except OSError:
@@ -183,7 +190,7 @@ def scan_process(pid: int, needles: Needles) -> list[tuple[int, int, int]]:
     scanned = 0
     try:
         for m in readable_mappings(pid):
-            for addr, data in read_mapping(fd, m):
+            for addr, data in read_mapping(fd, m, pid):
                 scanned += len(data)
                 out.extend(needles.hits(data, addr))
     finally:
@@ -1216,7 +1223,7 @@ def test_process_key_is_never_whole(tmp_path: Path) -> None:
         try:
             for m in readable_mappings(h.pid):
                 tail, end = b"", -1
-                for addr, chunk in read_mapping(fd, m):
+                for addr, chunk in read_mapping(fd, m, h.pid):
                     if addr != end:  # a page was skipped: nothing carries over
                         tail = b""
                     buf = tail + chunk  # a key across the chunk boundary too
