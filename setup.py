@@ -26,6 +26,7 @@ COMMON_SOURCES = [
     "src/aead_hooks.c",
     "src/plaintext.c",
     "src/pydantic_hook.c",
+    "src/args.c",
     # The core: C with no Python in it (src/core/store.h is its interface).
     "src/core/store.c",
     "src/core/region.c",

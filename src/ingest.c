@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "args.h"
 #include "config.h"
 #include "errors.h"
 #include "secret.h"
@@ -316,13 +317,23 @@ PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
     static char *kwlist[] = {"", "storage", NULL};
-    PyObject *n;
-    PyObject *storage = Py_None;
+    static ms_kwlist fast = {{"storage", NULL}, {NULL}};
+    PyObject *n = NULL;
+    PyObject *storage = NULL;
     ms_engine engine;
     Py_ssize_t size;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:random", kwlist, &n,
-                                     &storage) ||
-        ms_config_engine_from(storage, &engine) < 0) {
+    int got = ms_kwonly(&fast, args, kwds, 1, &n, &storage);
+    if (got < 0) {
+        return NULL;
+    }
+    if (got == 0 || n == NULL) { /* n is required: the error is PyArg's */
+        storage = NULL;
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:random", kwlist,
+                                         &n, &storage)) {
+            return NULL;
+        }
+    }
+    if (ms_config_engine_from(storage, &engine) < 0) {
         return NULL;
     }
     if (!ms_is_size(n)) {

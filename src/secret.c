@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "args.h"
 #include "config.h"
 #include "core/ct.h"
 #include "errors.h"
@@ -114,6 +115,35 @@ int ms_secret_begin_fill(SecretObject *s, size_t len, unsigned char **p)
     }
     if (ms_report_lock_failure(len, &lr) < 0) {
         ms_secret_abort_fill(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* Make the secret's memory holding a copy of src[0..len) (sealed straight
+ * from src by the sealed engine: no plaintext slot, no scrub of a window
+ * no consumer code ran in). */
+static int fill_from(SecretObject *s, const unsigned char *src, size_t len)
+{
+    ms_lockresult lr;
+    ms_oserr err = {0, 0, NULL};
+    ms_allocopts opts = ms_config_allocopts();
+    ms_store_lock(&s->store);
+    ms_status st =
+        ms_store_alloc_copy(&s->store, src, len, &opts, &lr, &err);
+    ms_oserr ignored;
+    if (st != MS_OK) {
+        (void)ms_store_free(&s->store, 1, &ignored);
+    }
+    ms_store_unlock(&s->store);
+    if (st != MS_OK) {
+        ms_raise(st, &err, NULL);
+        return -1;
+    }
+    if (ms_report_lock_failure(len, &lr) < 0) {
+        ms_store_lock(&s->store);
+        (void)ms_store_free(&s->store, 1, &ignored);
+        ms_store_unlock(&s->store);
         return -1;
     }
     return 0;
@@ -351,21 +381,10 @@ static int fill_copy(SecretObject *s, PyObject *obj, int wipe_source)
     if (source_get(obj, wipe_source, &src) < 0) {
         return -1;
     }
-    unsigned char *p;
-    if (ms_secret_begin_fill(s, src.n, &p) < 0) {
-        (void)source_put(&src, 0);
-        if (wipe_source) {
-            note_source_kept();
-        }
-        return -1;
-    }
-    if (src.n > 0) {
-        memcpy(p, src.p, src.n);
-    }
     if (src.secret != NULL) {
         s->nchars = src.secret->nchars;
     }
-    int rc = ms_secret_end_fill(s);
+    int rc = fill_from(s, src.p, src.n);
     if (rc < 0 && wipe_source) {
         note_source_kept();
     }
@@ -419,13 +438,26 @@ static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
                                    PyObject **data, int *wipe)
 {
     static char *kwlist[] = {"", "wipe_source", "storage", NULL};
+    static ms_kwlist fast = {{"wipe_source", "storage", NULL}, {NULL}};
     PyObject *storage = Py_None;
+    PyObject *kw[2];
     ms_engine engine;
     *data = NULL;
     *wipe = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, data, wipe,
-                                     &storage) ||
-        ms_config_engine_from(storage, &engine) < 0) {
+    int got = ms_kwonly(&fast, args, kwds, 1, data, kw);
+    if (got < 0) {
+        return NULL;
+    }
+    if (got > 0) {
+        if (kw[0] != NULL && (*wipe = PyObject_IsTrue(kw[0])) < 0) {
+            return NULL;
+        }
+        storage = kw[1] != NULL ? kw[1] : Py_None;
+    } else if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, data,
+                                            wipe, &storage)) {
+        return NULL;
+    }
+    if (ms_config_engine_from(storage, &engine) < 0) {
         return NULL;
     }
     return ms_secret_alloc(type, engine);
@@ -523,11 +555,15 @@ PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
     static char *kwlist[] = {"", "storage", NULL};
+    static ms_kwlist fast = {{"storage", NULL}, {NULL}};
     PyObject *text = NULL;
-    PyObject *storage = Py_None;
+    PyObject *storage = NULL;
     ms_engine engine;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$O:SecretStr", kwlist,
-                                     &text, &storage) ||
+    int got = ms_kwonly(&fast, args, kwds, 1, &text, &storage);
+    if (got < 0 ||
+        (got == 0 && !PyArg_ParseTupleAndKeywords(args, kwds,
+                                                  "|O$O:SecretStr", kwlist,
+                                                  &text, &storage)) ||
         ms_config_engine_from(storage, &engine) < 0) {
         return NULL;
     }

@@ -150,7 +150,9 @@ def _private_anonymous(perms: str, path: str) -> bool:
     )
 
 
-def populated_runs(pid: int, start: int, end: int, perms: str, path: str) -> list[tuple[int, int]]:
+def populated_runs(
+    pid: int, start: int, end: int, perms: str, path: str
+) -> list[tuple[int, int]]:
     """The parts of the mapping [start, end) that can hold anything but
     zeros, for a scanner of /proc/PID/mem.
 

@@ -98,7 +98,8 @@ def test_canary_corruption_aborts_at_window_close() -> None:
         m = memsafe.MemSafe(b"secret!")
         info = m._region_info()
         with m.write():
-            ctypes.memset(info["secret"] - 1, 0x41, 1)   # byte before the data
+            at = info["secret"] - 1  # the canary byte before the data: flip it
+            ctypes.memset(at, ctypes.string_at(at, 1)[0] ^ 0xFF, 1)
             print("corrupted", flush=True)
         print("NOT REACHED", flush=True)
         """
@@ -119,7 +120,8 @@ def test_canary_corruption_aborts_at_free() -> None:
         info = m._region_info()
         # Corrupt behind the library's back (no window): only free can notice.
         assert libc.mprotect(info["data"], info["data_len"], 3) == 0
-        ctypes.memset(info["secret"] - 16, 0, 1)
+        at = info["secret"] - 16  # flipped: a random canary byte may be 0
+        ctypes.memset(at, ctypes.string_at(at, 1)[0] ^ 0xFF, 1)
         assert libc.mprotect(info["data"], info["data_len"], 0) == 0
         print("corrupted", flush=True)
         m.close()

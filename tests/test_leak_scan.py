@@ -194,8 +194,12 @@ def scan(pid: int, needles: list[bytes]) -> ScanResult:
             if not perms.startswith("r") or path in SPECIAL:
                 continue
             ours = "dd" in vmflags
-            for run_start, run_end in helpers.populated_runs(pid, start, end, perms, path):
-                scan_run(fd, run_start, run_end, (perms, path, ours), needles, pieces, res)
+            for run_start, run_end in helpers.populated_runs(
+                pid, start, end, perms, path
+            ):
+                scan_run(
+                    fd, run_start, run_end, (perms, path, ours), needles, pieces, res
+                )
     finally:
         os.close(fd)
     return res

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import helpers
+import pytest
 from helpers import child_env, linux_only, not_sanitized, ok, run_child
 
 import memsafe

@@ -950,6 +950,7 @@ print(json.dumps({"secretmem": s.secretmem, "kinds": memsafe_kinds(),
                   "added": secretmem_maps() - base}))
 """
 
+
 @needs_secretmem
 @needs_faults
 @pytest.mark.storage("sealed")

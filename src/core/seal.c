@@ -66,7 +66,9 @@ static unsigned char *tag_of(const ms_sealed *z)
     return z->slot + MS_AEAD_NONCE_LEN + z->len;
 }
 
-static void seal_slot(ms_sealed *z)
+/* Seal len plaintext bytes from plain (z->plain, or the source of a
+ * copy) into the slot under a fresh nonce. */
+static void seal_from(ms_sealed *z, const unsigned char *plain)
 {
     ms_key *k = &keys[z->secretmem];
     unsigned char key[MS_KEY_LEN];
@@ -75,11 +77,16 @@ static void seal_slot(ms_sealed *z)
     ms_key_nonce(k, nonce);
     make_ad(z, ad);
     ms_key_rebuild(k, key);
-    (void)ms_aead_seal(key, nonce, ad, sizeof(ad), z->plain, z->len,
-                       ct_of(z), tag_of(z));
+    (void)ms_aead_seal(key, nonce, ad, sizeof(ad), plain, z->len, ct_of(z),
+                       tag_of(z));
     ms_os_wipe(key, sizeof(key));
     memcpy(z->slot, nonce, sizeof(nonce));
     memcpy(z->nonce, nonce, sizeof(nonce));
+}
+
+static void seal_slot(ms_sealed *z)
+{
+    seal_from(z, z->plain);
 }
 
 /* Decrypt the slot into z->plain.  MS_E_BROKEN if the nonce is not the
@@ -129,8 +136,11 @@ static void merge_lock(ms_lockresult *into, const ms_lockresult *lr)
     }
 }
 
-static ms_status create_in(ms_sealed *z, int sm, const ms_allocopts *opts,
-                           ms_lockresult *lr, ms_oserr *err)
+/* The key, a cipher slot and (with_plain) a plaintext slot, in memfd_secret
+ * memory or not (sm). */
+static ms_status create_in(ms_sealed *z, int sm, int with_plain,
+                           const ms_allocopts *opts, ms_lockresult *lr,
+                           ms_oserr *err)
 {
     ms_lockresult klr, clr, plr;
     z->secretmem = sm;
@@ -149,7 +159,8 @@ static ms_status create_in(ms_sealed *z, int sm, const ms_allocopts *opts,
         *lr = clr;
         return st;
     }
-    st = plain_alloc(z, opts->lock, &plr, err);
+    plr.failed = 0;
+    st = with_plain ? plain_alloc(z, opts->lock, &plr, err) : MS_OK;
     if (st != MS_OK) {
         ms_pool_free(&cipher_pools[sm], z->arena, z->slot);
         z->slot = NULL;
@@ -164,8 +175,9 @@ static ms_status create_in(ms_sealed *z, int sm, const ms_allocopts *opts,
     return MS_OK;
 }
 
-ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
-                           ms_lockresult *lr, ms_oserr *err)
+static ms_status create(ms_sealed *z, size_t len, int with_plain,
+                        const ms_allocopts *opts, ms_lockresult *lr,
+                        ms_oserr *err)
 {
     memset(z, 0, sizeof(*z));
     lr->failed = 0;
@@ -178,7 +190,7 @@ ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
     }
     z->len = len;
     if (opts->secretmem == MS_SECRETMEM_OFF) {
-        return create_in(z, 0, opts, lr, err);
+        return create_in(z, 0, with_plain, opts, lr, err);
     }
     if (!ms_os_secretmem_offered()) {
         if (opts->secretmem == MS_SECRETMEM_REQUIRE) {
@@ -187,12 +199,30 @@ ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
             err->op = "memfd_secret";
             return MS_E_SECRETMEM;
         }
-        return create_in(z, 0, opts, lr, err);
+        return create_in(z, 0, with_plain, opts, lr, err);
     }
-    ms_status st = create_in(z, 1, opts, lr, err);
+    ms_status st = create_in(z, 1, with_plain, opts, lr, err);
     if (st != MS_OK && opts->secretmem == MS_SECRETMEM_PREFER) {
         z->len = len;
-        st = create_in(z, 0, opts, lr, err);
+        st = create_in(z, 0, with_plain, opts, lr, err);
+    }
+    return st;
+}
+
+ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
+                           ms_lockresult *lr, ms_oserr *err)
+{
+    return create(z, len, 1, opts, lr, err);
+}
+
+ms_status ms_sealed_create_from(ms_sealed *z, const unsigned char *src,
+                                size_t len, const ms_allocopts *opts,
+                                ms_lockresult *lr, ms_oserr *err)
+{
+    ms_status st = create(z, len, 0, opts, lr, err);
+    if (st == MS_OK) {
+        seal_from(z, src);
+        ms_scrub_registers();
     }
     return st;
 }

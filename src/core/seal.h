@@ -48,6 +48,12 @@ void ms_seal_init(void);
 ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
                            ms_lockresult *lr, ms_oserr *err);
 
+/* A sealed secret holding a copy of src[0..len), sealed straight from src:
+ * no plaintext slot, no window left open. */
+ms_status ms_sealed_create_from(ms_sealed *z, const unsigned char *src,
+                                size_t len, const ms_allocopts *opts,
+                                ms_lockresult *lr, ms_oserr *err);
+
 /* Move between access levels (none / read / read-write, see store.h):
  * decrypt into a plaintext slot, seal it again, wipe it.  purged: the
  * secret was purged, so nothing is sealed any more.  MS_E_BROKEN here

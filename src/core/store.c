@@ -256,6 +256,41 @@ ms_status ms_store_alloc(ms_store *s, size_t len, const ms_allocopts *opts,
     return MS_OK;
 }
 
+ms_status ms_store_alloc_copy(ms_store *s, const unsigned char *src,
+                              size_t len, const ms_allocopts *opts,
+                              ms_lockresult *lr, ms_oserr *err)
+{
+    if (s->engine != MS_ENGINE_SEALED) {
+        ms_status st = ms_store_alloc(s, len, opts, lr, err);
+        if (st != MS_OK) {
+            return st;
+        }
+        if (len > 0) {
+            memcpy(ms_store_data(s), src, len);
+        }
+        return ms_store_close(s, MS_WINDOW_WRITE, err);
+    }
+    lr->failed = 0;
+    if (s->status != MS_STORE_EMPTY) {
+        return MS_E_STATE;
+    }
+    unsigned long epoch = ms_registry_epoch();
+    unsigned long generation = ms_os_fork_generation();
+    static const unsigned char nothing[1];
+    ms_status st = ms_sealed_create_from(&s->u.z, len > 0 ? src : nothing,
+                                         len, opts, lr, err);
+    if (st != MS_OK) {
+        return st;
+    }
+    s->epoch = epoch;
+    s->generation = generation;
+    s->status = MS_STORE_LIVE;
+    s->len = len;
+    s->access = MS_PROT_NONE;
+    s->writer = 0;
+    return MS_OK;
+}
+
 /* ---- growing ---------------------------------------------------------- */
 
 ms_status ms_store_grow_prepare(ms_store *s, size_t extra,

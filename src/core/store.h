@@ -77,6 +77,15 @@ void ms_store_unlock(ms_store *s);
 ms_status ms_store_alloc(ms_store *s, size_t len, const ms_allocopts *opts,
                          ms_lockresult *lr, ms_oserr *err);
 
+/* An empty store made to hold a copy of src[0..len), at rest (no window
+ * open) when it returns MS_OK.  The sealed engine seals straight from src;
+ * the guarded one copies into its pages and closes them.  On an error
+ * after the memory was made (the guarded close) the store is as
+ * ms_store_close left it: the caller frees it. */
+ms_status ms_store_alloc_copy(ms_store *s, const unsigned char *src,
+                              size_t len, const ms_allocopts *opts,
+                              ms_lockresult *lr, ms_oserr *err);
+
 /* Grow by extra bytes, in two steps so that the caller can report a lock
  * failure (which may raise) before anything changes:
  *   prepare: new memory of the new size, filled with nothing yet;

@@ -69,9 +69,10 @@ BLAKE2_KEEPS_KEY = sys.version_info >= (3, 14)
 )
 def test_hashlib_blake2_key(key: memsafe.SecretBytes, tmp_path: pathlib.Path) -> None:
     with key.read() as v:
-        assert hashlib.blake2b(MSG, key=v).digest() == hashlib.blake2b(
-            MSG, key=KEY
-        ).digest()
+        assert (
+            hashlib.blake2b(MSG, key=v).digest()
+            == hashlib.blake2b(MSG, key=KEY).digest()
+        )
     res = _leak.scan_after(
         """
         import hashlib
