@@ -25,6 +25,9 @@ memory.  Its zero-copy counterparts are scanned fully: from_fd(0) on a
 piped stdin (sys.stdin never touched), and getpass with sys.stdin None
 (file descriptor 0 read directly).
 
+Private anonymous pages never written (neither present nor swapped in
+/proc/PID/pagemap) read as zeros and are skipped (helpers.populated_runs).
+
 Secrets are fresh os.urandom values, so an accidental match is impossible;
 sizes are 32 bytes and 300 bytes (a freed 32-byte heap block is reused at
 once and could hide a copy; a 300-byte one lives in a different size class).
