@@ -6,8 +6,8 @@
  * Build and run (benchmarks/aead_speed.py does this, then times
  * cryptography's ChaCha20Poly1305 in the same run for comparison):
  *   gcc -std=c11 -O2 -Isrc/core benchmarks/aead_speed.c \
- *       src/core/chacha20poly1305.c src/core/platform_posix.c -o /tmp/as
- *   /tmp/as [seconds-per-case [max-size]]  # default 0.5, all sizes
+ *       src/core/chacha20poly1305.c src/core/platform_posix.c -o aead_speed
+ *   ./aead_speed [seconds-per-case [max-size]]  # default 0.5, all sizes
  *
  * Prints one line per operation and size:
  *   block 64 B: 474.4 MiB/s (2359295 calls, 129 ns/call)

@@ -4,7 +4,7 @@ Build (the API reference imports the *installed* memsafe, C extension
 included, so install the package with the docs extra first):
 
     pip install '.[docs]'
-    sphinx-build -W --keep-going -b html docs /tmp/memsafe-docs
+    sphinx-build -W --keep-going -b html docs "$(mktemp -d)"
 
 or just ``bash scripts/docs``.  The pages are the Markdown files of docs/
 (MyST); reference.md is generated from the docstrings by autodoc.

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "core/registry.h"
 #include "core/scrub.h"
+#include "args.h"
 #include "errors.h"
 #include "harden.h"
 #include "plaintext.h"
@@ -287,6 +288,7 @@ static int module_exec(PyObject *module)
         os_ready = 1;
     }
     if (ms_errors_init(module) < 0 || ms_window_init() < 0 ||
+        ms_args_init() < 0 ||
         add_type(module, &ms_SecretType, "Secret") < 0 ||
         add_type(module, &ms_MemSafeType, "MemSafe") < 0 ||
         add_type(module, &ms_SecretBytesType, "SecretBytes") < 0 ||

@@ -3,52 +3,49 @@
  */
 #include "args.h"
 
-/* The names as interned str, made once (under the GIL, or a module-level
- * race that at worst interns a name twice: the same object). */
-static int intern_names(ms_kwlist *list)
+PyObject *ms_kw_wipe_source;
+PyObject *ms_kw_storage;
+
+int ms_args_init(void)
 {
-    for (int i = 0; list->names[i] != NULL; i++) {
-        if (list->interned[i] == NULL) {
-            PyObject *s = PyUnicode_InternFromString(list->names[i]);
-            if (s == NULL) {
-                return -1;
-            }
-            list->interned[i] = s;
-        }
+    if (ms_kw_wipe_source == NULL) {
+        ms_kw_wipe_source = PyUnicode_InternFromString("wipe_source");
     }
-    return 0;
+    if (ms_kw_storage == NULL) {
+        ms_kw_storage = PyUnicode_InternFromString("storage");
+    }
+    return ms_kw_wipe_source != NULL && ms_kw_storage != NULL ? 0 : -1;
 }
 
-/* The index of key in list, or -1 (an unknown or non-str keyword). */
-static int find_name(const ms_kwlist *list, PyObject *key)
+/* The index of key among names, or -1 (an unknown or non-str keyword).
+ * Keywords from a call site are interned, so identity nearly always
+ * decides; the comparison runs no Python code. */
+static int find_name(PyObject *const *names, int n, PyObject *key)
 {
-    for (int i = 0; list->names[i] != NULL; i++) {
-        if (key == list->interned[i]) {
+    for (int i = 0; i < n; i++) {
+        if (key == names[i]) {
             return i;
         }
     }
     if (!PyUnicode_Check(key)) {
         return -1;
     }
-    for (int i = 0; list->names[i] != NULL; i++) {
-        if (PyUnicode_CompareWithASCIIString(key, list->names[i]) == 0) {
+    for (int i = 0; i < n; i++) {
+        if (PyUnicode_Compare(key, names[i]) == 0) {
             return i;
         }
     }
     return -1;
 }
 
-int ms_kwonly(ms_kwlist *list, PyObject *args, PyObject *kwds,
+int ms_kwonly(PyObject *const *names, int n, PyObject *args, PyObject *kwds,
               Py_ssize_t max_pos, PyObject **pos, PyObject **values)
 {
     if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) > max_pos ||
         (kwds != NULL && !PyDict_Check(kwds))) {
         return 0;
     }
-    if (intern_names(list) < 0) {
-        return -1;
-    }
-    for (int i = 0; list->names[i] != NULL; i++) {
+    for (int i = 0; i < n; i++) {
         values[i] = NULL;
     }
     *pos = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : NULL;
@@ -58,7 +55,7 @@ int ms_kwonly(ms_kwlist *list, PyObject *args, PyObject *kwds,
     Py_ssize_t at = 0;
     PyObject *key, *value;
     while (PyDict_Next(kwds, &at, &key, &value)) {
-        int i = find_name(list, key);
+        int i = find_name(names, n, key);
         if (i < 0) {
             return 0;
         }

@@ -14,16 +14,17 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#define MS_KWONLY_MAX 4
+/* Interned at module import (ms_args_init), before any thread can call a
+ * constructor; read-only afterwards. */
+extern PyObject *ms_kw_wipe_source;
+extern PyObject *ms_kw_storage;
 
-typedef struct {
-    const char *const names[MS_KWONLY_MAX + 1]; /* NULL-terminated */
-    PyObject *interned[MS_KWONLY_MAX];          /* made by ms_kwonly */
-} ms_kwlist;
+int ms_args_init(void);
 
-/* 1: handled - *pos is the positional argument or NULL, values[i] the
- * value of names[i] or NULL (borrowed); 0: fall back; -1: error. */
-int ms_kwonly(ms_kwlist *list, PyObject *args, PyObject *kwds,
+/* names: n interned keyword names.  1: handled - *pos is the positional
+ * argument or NULL, values[i] the value of names[i] or NULL (borrowed);
+ * 0: fall back. */
+int ms_kwonly(PyObject *const *names, int n, PyObject *args, PyObject *kwds,
               Py_ssize_t max_pos, PyObject **pos, PyObject **values);
 
 #endif /* MEMSAFE_ARGS_H */

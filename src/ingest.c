@@ -317,15 +317,12 @@ PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
     static char *kwlist[] = {"", "storage", NULL};
-    static ms_kwlist fast = {{"storage", NULL}, {NULL}};
+    PyObject *const names[] = {ms_kw_storage};
     PyObject *n = NULL;
     PyObject *storage = NULL;
     ms_engine engine;
     Py_ssize_t size;
-    int got = ms_kwonly(&fast, args, kwds, 1, &n, &storage);
-    if (got < 0) {
-        return NULL;
-    }
+    int got = ms_kwonly(names, 1, args, kwds, 1, &n, &storage);
     if (got == 0 || n == NULL) { /* n is required: the error is PyArg's */
         storage = NULL;
         if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:random", kwlist,

@@ -438,16 +438,13 @@ static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
                                    PyObject **data, int *wipe)
 {
     static char *kwlist[] = {"", "wipe_source", "storage", NULL};
-    static ms_kwlist fast = {{"wipe_source", "storage", NULL}, {NULL}};
+    PyObject *const names[] = {ms_kw_wipe_source, ms_kw_storage};
     PyObject *storage = Py_None;
     PyObject *kw[2];
     ms_engine engine;
     *data = NULL;
     *wipe = 0;
-    int got = ms_kwonly(&fast, args, kwds, 1, data, kw);
-    if (got < 0) {
-        return NULL;
-    }
+    int got = ms_kwonly(names, 2, args, kwds, 1, data, kw);
     if (got > 0) {
         if (kw[0] != NULL && (*wipe = PyObject_IsTrue(kw[0])) < 0) {
             return NULL;
@@ -555,13 +552,12 @@ PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
     static char *kwlist[] = {"", "storage", NULL};
-    static ms_kwlist fast = {{"storage", NULL}, {NULL}};
+    PyObject *const names[] = {ms_kw_storage};
     PyObject *text = NULL;
     PyObject *storage = NULL;
     ms_engine engine;
-    int got = ms_kwonly(&fast, args, kwds, 1, &text, &storage);
-    if (got < 0 ||
-        (got == 0 && !PyArg_ParseTupleAndKeywords(args, kwds,
+    int got = ms_kwonly(names, 1, args, kwds, 1, &text, &storage);
+    if ((got == 0 && !PyArg_ParseTupleAndKeywords(args, kwds,
                                                   "|O$O:SecretStr", kwlist,
                                                   &text, &storage)) ||
         ms_config_engine_from(storage, &engine) < 0) {

@@ -357,3 +357,59 @@ def test_window_and_its_view_are_unhashable() -> None:
         with pytest.raises(TypeError):
             _ = {view: 1}
     k.close()
+
+
+class _Truthy:
+    def __init__(self, value: bool) -> None:
+        self.value = value
+
+    def __bool__(self) -> bool:
+        return self.value
+
+
+class _BadBool:
+    def __bool__(self) -> bool:
+        raise RuntimeError("no truth value")
+
+
+class _Name(str):
+    pass
+
+
+@pytest.mark.storage("any")
+@pytest.mark.parametrize("engine", ["guarded", "sealed"])
+def test_constructor_keywords_on_the_fast_and_the_slow_path(engine: str) -> None:
+    """The hot constructors parse keywords by interned name, falling back to
+    PyArg for everything else: both paths give the same results and errors."""
+    built = "".join(["sto", "rage"])  # not interned
+    for kw in ({"storage": engine}, {built: engine}, {_Name("storage"): engine}):
+        made = (
+            memsafe.SecretBytes(b"abc", **kw),
+            memsafe.MemSafe(b"abc", **kw),
+            memsafe.SecretStr("abc", **kw),
+            memsafe.SecretBytes.random(3, **kw),
+        )
+        for s in made:
+            assert s._region_info()["storage"] == engine
+            assert len(s) == 3
+            s.close()
+    src = bytearray(b"wipe me")
+    s = memsafe.SecretBytes(src, wipe_source=_Truthy(True), storage=engine)
+    assert src == bytearray(7) and s.reveal() == b"wipe me"
+    src = bytearray(b"keep me")
+    s = memsafe.SecretBytes(src, wipe_source=_Truthy(False), storage=engine)
+    assert src == bytearray(b"keep me") and s.reveal() == b"keep me"
+    with pytest.raises(RuntimeError, match="no truth value"):
+        memsafe.SecretBytes(bytearray(b"x"), wipe_source=_BadBool(), storage=engine)
+    with pytest.raises(TypeError, match="bogus"):
+        memsafe.SecretBytes(b"x", bogus=1, storage=engine)
+    with pytest.raises(TypeError):
+        memsafe.SecretBytes(b"x", b"y", storage=engine)
+    with pytest.raises(TypeError):
+        memsafe.SecretStr("x", wipe_source=True, storage=engine)
+    with pytest.raises(TypeError):
+        memsafe.SecretBytes.random(storage=engine)
+    with pytest.raises(TypeError):
+        memsafe.SecretBytes.random(3, 4)
+    with pytest.raises(ValueError, match="guarded"):
+        memsafe.SecretBytes(b"x", storage="other")

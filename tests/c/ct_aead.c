@@ -11,11 +11,11 @@
  *
  * Build and run (scripts/aead-check does this with gcc and clang):
  *   gcc -std=c11 -Wall -Wextra -Werror -O2 -g -Isrc/core \
- *       tests/c/ct_aead.c src/core/platform_posix.c -o /tmp/ct
- *   valgrind -q --error-exitcode=99 /tmp/ct            # must exit 0
- *   valgrind -q --error-exitcode=99 /tmp/ct --control=branch  # must exit 99
- *   valgrind -q --error-exitcode=99 /tmp/ct --control=index   # must exit 99
- *   valgrind -q --error-exitcode=99 /tmp/ct --control=verdict # must exit 99
+ *       tests/c/ct_aead.c src/core/platform_posix.c -o ct_aead
+ *   valgrind -q --error-exitcode=99 ./ct_aead            # must exit 0
+ *   valgrind -q --error-exitcode=99 ./ct_aead --control=branch  # must exit 99
+ *   valgrind -q --error-exitcode=99 ./ct_aead --control=index   # must exit 99
+ *   valgrind -q --error-exitcode=99 ./ct_aead --control=verdict # must exit 99
  * Needs valgrind/memcheck.h (Debian: package valgrind).  Outside valgrind
  * the client requests do nothing and the program only checks results.
  *
