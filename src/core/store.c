@@ -232,8 +232,11 @@ ms_status ms_store_usable(const ms_store *s)
     }
 }
 
-ms_status ms_store_alloc(ms_store *s, size_t len, const ms_allocopts *opts,
-                         ms_lockresult *lr, ms_oserr *err)
+/* Make the engine's memory: with a fill window open (src NULL), or
+ * holding a copy of src sealed at rest (the sealed engine only). */
+static ms_status make_live(ms_store *s, const unsigned char *src, size_t len,
+                           const ms_allocopts *opts, ms_lockresult *lr,
+                           ms_oserr *err)
 {
     lr->failed = 0;
     if (s->status != MS_STORE_EMPTY) {
@@ -243,7 +246,9 @@ ms_status ms_store_alloc(ms_store *s, size_t len, const ms_allocopts *opts,
      * make this secret count as purged. */
     unsigned long epoch = ms_registry_epoch();
     unsigned long generation = ms_os_fork_generation();
-    ms_status st = engine_create(s, len, opts, lr, err);
+    ms_status st =
+        src == NULL ? engine_create(s, len, opts, lr, err)
+                    : ms_sealed_create_from(&s->u.z, src, len, opts, lr, err);
     if (st != MS_OK) {
         return st;
     }
@@ -251,44 +256,33 @@ ms_status ms_store_alloc(ms_store *s, size_t len, const ms_allocopts *opts,
     s->generation = generation;
     s->status = MS_STORE_LIVE;
     s->len = len;
-    s->access = MS_PROT_RW;
-    s->writer = 1;
+    s->access = src == NULL ? MS_PROT_RW : MS_PROT_NONE;
+    s->writer = src == NULL;
     return MS_OK;
+}
+
+ms_status ms_store_alloc(ms_store *s, size_t len, const ms_allocopts *opts,
+                         ms_lockresult *lr, ms_oserr *err)
+{
+    return make_live(s, NULL, len, opts, lr, err);
 }
 
 ms_status ms_store_alloc_copy(ms_store *s, const unsigned char *src,
                               size_t len, const ms_allocopts *opts,
                               ms_lockresult *lr, ms_oserr *err)
 {
-    if (s->engine != MS_ENGINE_SEALED) {
-        ms_status st = ms_store_alloc(s, len, opts, lr, err);
-        if (st != MS_OK) {
-            return st;
-        }
-        if (len > 0) {
-            memcpy(ms_store_data(s), src, len);
-        }
-        return ms_store_close(s, MS_WINDOW_WRITE, err);
+    if (s->engine == MS_ENGINE_SEALED) {
+        static const unsigned char nothing[1];
+        return make_live(s, len > 0 ? src : nothing, len, opts, lr, err);
     }
-    lr->failed = 0;
-    if (s->status != MS_STORE_EMPTY) {
-        return MS_E_STATE;
-    }
-    unsigned long epoch = ms_registry_epoch();
-    unsigned long generation = ms_os_fork_generation();
-    static const unsigned char nothing[1];
-    ms_status st = ms_sealed_create_from(&s->u.z, len > 0 ? src : nothing,
-                                         len, opts, lr, err);
+    ms_status st = ms_store_alloc(s, len, opts, lr, err);
     if (st != MS_OK) {
         return st;
     }
-    s->epoch = epoch;
-    s->generation = generation;
-    s->status = MS_STORE_LIVE;
-    s->len = len;
-    s->access = MS_PROT_NONE;
-    s->writer = 0;
-    return MS_OK;
+    if (len > 0) {
+        memcpy(ms_store_data(s), src, len);
+    }
+    return ms_store_close(s, MS_WINDOW_WRITE, err);
 }
 
 /* ---- growing ---------------------------------------------------------- */
