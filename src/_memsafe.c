@@ -8,6 +8,7 @@
 
 #include "aead_hooks.h"
 #include "config.h"
+#include "core/key.h"
 #include "core/registry.h"
 #include "core/scrub.h"
 #include "args.h"
@@ -171,14 +172,18 @@ PyDoc_STRVAR(stats_doc,
 static PyObject *mod_stats(PyObject *Py_UNUSED(m),
                            PyObject *Py_UNUSED(ignored))
 {
-    size_t mappings, bytes;
+    size_t mappings, bytes, last_wiped;
+    unsigned long purges;
     ms_seal_stats st;
     ms_registry_stats(&mappings, &bytes);
+    ms_registry_purge_stats(&purges, &last_wiped);
     ms_seal_stats_get(&st);
     return Py_BuildValue(
-        "{s:n,s:n,s:k,s:k,s:n,s:n,s:n,s:n,s:n,s:n,s:k,s:k,s:O,s:O,s:O,"
-        "s:(KK),s:(KK)}",
+        "{s:n,s:n,s:k,s:k,s:n,s:K,s:k,s:n,s:n,s:n,s:n,s:n,s:n,s:k,s:k,s:O,"
+        "s:O,s:O,s:(KK),s:(KK)}",
         "mappings", (Py_ssize_t)mappings, "mapped_bytes", (Py_ssize_t)bytes,
+        "purges", purges, "purge_last_wiped", (Py_ssize_t)last_wiped,
+        "nonces_used", (unsigned long long)ms_key_nonces_used(),
         "purge_epoch", ms_registry_epoch(), "fork_generation",
         ms_os_fork_generation(), "cipher_arenas",
         (Py_ssize_t)st.cipher_arenas, "cipher_mapped",
@@ -228,7 +233,47 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
         ms_os_fork_detection());
 }
 
+PyDoc_STRVAR(purge_at_doc,
+"_purge_at(point, n, /)\n--\n\n"
+"Test hook (fault-injection builds only): the n-th time the core reaches "
+"point, a purge runs right there on that thread; n == 0 disarms.  Points: "
+"create, seal, seal-key, open-key, close, window, purge.");
+
+static PyObject *mod_purge_at(PyObject *Py_UNUSED(m), PyObject *const *args,
+                              Py_ssize_t nargs)
+{
+#if defined(MEMSAFE_FAULT_INJECTION)
+    static const char *const points[] = {"create", "seal",   "seal-key",
+                                         "open-key", "close", "window",
+                                         "purge"};
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "_purge_at(point: str, n: int)");
+        return NULL;
+    }
+    unsigned long n = PyLong_AsUnsignedLong(args[1]);
+    if (n == (unsigned long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+        if (PyUnicode_CompareWithASCIIString(args[0], points[i]) == 0) {
+            ms_registry_purge_at(points[i], n);
+            Py_RETURN_NONE;
+        }
+    }
+    PyErr_Format(PyExc_ValueError, "unknown purge point %R", args[0]);
+    return NULL;
+#else
+    (void)args;
+    (void)nargs;
+    PyErr_SetString(PyExc_NotImplementedError,
+                    "_purge_at needs a build with -DMEMSAFE_FAULT_INJECTION");
+    return NULL;
+#endif
+}
+
 static PyMethodDef module_methods[] = {
+    {"_purge_at", (PyCFunction)(void (*)(void))mod_purge_at, METH_FASTCALL,
+     purge_at_doc},
     {"compare_digest", (PyCFunction)(void (*)(void))mod_compare_digest,
      METH_FASTCALL, compare_digest_doc},
     {"set_lock_policy", (PyCFunction)mod_set_lock_policy, METH_O,

@@ -193,6 +193,11 @@ PyObject *ms_raise(ms_status st, const ms_oserr *err, const char *busy)
         return PyErr_Format(PyExc_BufferError,
                             "the secret changed while it was being grown "
                             "(another thread used it); try again");
+    case MS_E_NONCE:
+        return PyErr_Format(PyExc_OverflowError,
+                            "the sealed engine has used every nonce this "
+                            "process may use (2^63 seals); nothing was "
+                            "sealed: restart the process");
     }
     return NULL;
 }

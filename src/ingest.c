@@ -304,6 +304,11 @@ static PyObject *secret_from_scratch(PyTypeObject *type, ms_engine engine,
     if (text) {
         s->nchars = ms_utf8_count(p, sc->used);
     }
+    /* A purge that wiped the scratch region while it was read purges the
+     * copy too (end_fill then says so). */
+    ms_store_lock(&s->store);
+    ms_store_inherit_epoch(&s->store, &sc->r);
+    ms_store_unlock(&s->store);
     if (ms_secret_end_fill(s) < 0) {
         Py_DECREF(s);
         return NULL;

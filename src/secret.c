@@ -904,11 +904,27 @@ PyObject *ms_secretstr_append(SecretObject *s, PyObject *text)
 
 /* ---- reveal: the one deliberate copy onto the Python heap ------------- */
 
-/* out, or NULL (releasing out) if closing the internal window failed. */
+/* Wipe a copy made by reveal() that is dropped unseen (nobody else holds
+ * it yet: it was just made). */
+static void wipe_unseen(PyObject *out)
+{
+    if (PyBytes_Check(out)) {
+        ms_os_wipe(PyBytes_AS_STRING(out), (size_t)PyBytes_GET_SIZE(out));
+    } else if (PyUnicode_Check(out)) {
+        ms_os_wipe(PyUnicode_DATA(out), (size_t)PyUnicode_GET_LENGTH(out) *
+                                            PyUnicode_KIND(out));
+    }
+}
+
+/* out, or NULL (wiping and releasing out) if closing the internal window
+ * failed: a purge meanwhile, say, so what was read cannot be trusted. */
 static PyObject *close_view_keeping(SecretObject *s, PyObject *out)
 {
     if (ms_secret_view_close(s) < 0) {
-        Py_XDECREF(out);
+        if (out != NULL) {
+            wipe_unseen(out);
+            Py_DECREF(out);
+        }
         return NULL;
     }
     return out;

@@ -46,6 +46,13 @@ static __inline intptr_t ms_atomic_add(volatile intptr_t *p, intptr_t v)
     return (intptr_t)_InterlockedExchangeAdd64((volatile __int64 *)p,
                                                (__int64)v) + v;
 }
+
+/* A full barrier: plain reads before it (a canary, a key half) are done
+ * before the atomic reads after it (the purge counters). */
+static __inline void ms_atomic_fence(void)
+{
+    MemoryBarrier();
+}
 #else
 static inline intptr_t ms_atomic_load(volatile intptr_t *p)
 {
@@ -74,6 +81,13 @@ static inline int ms_atomic_cas(volatile intptr_t *p, intptr_t expect,
 static inline intptr_t ms_atomic_add(volatile intptr_t *p, intptr_t v)
 {
     return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
+}
+
+/* A full barrier: plain reads before it (a canary, a key half) are done
+ * before the atomic reads after it (the purge counters). */
+static inline void ms_atomic_fence(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 #endif
 

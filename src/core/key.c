@@ -12,6 +12,10 @@
 
 static const unsigned char zero_nonce[MS_AEAD_NONCE_LEN];
 
+/* K2: the nonce counter of the whole process.  Never reset; a fork child
+ * goes on from the parent's value (under a key of its own anyway). */
+static volatile intptr_t nonce_counter;
+
 void ms_key_init(ms_key *k)
 {
     memset(k, 0, sizeof(*k));
@@ -79,13 +83,19 @@ static int fill_halves(ms_key *k, ms_oserr *err)
     ms_os_wipe(key, sizeof(key));
     ms_os_wipe(mask, sizeof(mask));
     ms_scrub();
+    /* After the writes (registry.h, rule 4): if a purge wiped the halves
+     * in between, the next one wipes this key as well. */
+    ms_registry_touch(k->left.ent);
+    ms_registry_touch(k->right.ent);
     return 0;
 }
 
-static ms_status refresh(ms_key *k, const ms_allocopts *opts,
-                         ms_lockresult *lr, ms_oserr *err)
+static ms_status refresh(ms_key *k, unsigned long epoch,
+                         const ms_allocopts *opts, ms_lockresult *lr,
+                         ms_oserr *err)
 {
     lr->failed = 0;
+    ms_atomic_store(&k->live, 0);
     if (k->left.data == NULL) {
         ms_status st = create_halves(k, opts, lr, err);
         if (st != MS_OK) {
@@ -94,7 +104,8 @@ static ms_status refresh(ms_key *k, const ms_allocopts *opts,
     } else if (halves_writable(k, MS_PROT_RW, err) != 0) {
         return MS_E_OS;
     }
-    if (fill_halves(k, err) != 0) {
+    if (fill_halves(k, err) != 0 ||
+        ms_os_random(k->prefix, sizeof(k->prefix), err) != 0) {
         ms_oserr ignored;
         ms_os_wipe(k->left.data, MS_KEY_LEN);
         (void)halves_writable(k, MS_PROT_READ, &ignored);
@@ -104,23 +115,33 @@ static ms_status refresh(ms_key *k, const ms_allocopts *opts,
      * which exposes nothing more: go on. */
     ms_oserr ignored;
     (void)halves_writable(k, MS_PROT_READ, &ignored);
-    k->epoch = ms_registry_epoch();
-    k->generation = ms_os_fork_generation();
-    ms_atomic_store(&k->nonces, 0);
-    k->ready = 1;
+    ms_atomic_store(&k->epoch, (intptr_t)epoch);
+    ms_atomic_store(&k->generation, (intptr_t)ms_os_fork_generation());
+    ms_atomic_store(&k->live, 1);
     k->made++;
     return MS_OK;
 }
 
-ms_status ms_key_prepare(ms_key *k, const ms_allocopts *opts,
-                         ms_lockresult *lr, ms_oserr *err)
+int ms_key_live(const ms_key *k, unsigned long epoch)
+{
+    ms_key *m = (ms_key *)(uintptr_t)k; /* the atomics take non-const */
+    return ms_atomic_load(&m->live) == 1 &&
+           ms_atomic_load(&m->epoch) == (intptr_t)epoch &&
+           ms_atomic_load(&m->generation) ==
+               (intptr_t)ms_os_fork_generation();
+}
+
+ms_status ms_key_prepare(ms_key *k, unsigned long epoch,
+                         const ms_allocopts *opts, ms_lockresult *lr,
+                         ms_oserr *err)
 {
     ms_mutex_lock(&k->lock);
     ms_status st = MS_OK;
     lr->failed = 0;
-    if (!k->ready || k->epoch != ms_registry_epoch() ||
-        k->generation != ms_os_fork_generation()) {
-        st = refresh(k, opts, lr, err);
+    if (!ms_registry_unchanged(epoch)) {
+        st = MS_E_PURGED; /* never bring back the key of an old epoch */
+    } else if (!ms_key_live(k, epoch)) {
+        st = refresh(k, epoch, opts, lr, err);
     } else if (opts->lock != MS_LOCK_SKIP &&
                (ms_mapping_lock(&k->left, lr) != 0 ||
                 ms_mapping_lock(&k->right, lr) != 0)) {
@@ -142,9 +163,8 @@ ms_status ms_key_prepare(ms_key *k, const ms_allocopts *opts,
 /* No lock: the halves change only when the key is made afresh (after a
  * purge or in a fork child), and every secret that can reach this took the
  * key's lock in ms_key_prepare after that, before its first seal.  A store
- * made before such a change was purged or is an orphan: if its open races
- * with the change it fails to authenticate, which the store layer reports
- * as purged (never as corruption). */
+ * made before such a change was purged or is an orphan, and its caller
+ * finds so with ms_registry_unchanged after the rebuild (K1). */
 void ms_key_rebuild(ms_key *k, unsigned char out[MS_KEY_LEN])
 {
     unsigned char mask[MS_KEY_LEN];
@@ -155,13 +175,27 @@ void ms_key_rebuild(ms_key *k, unsigned char out[MS_KEY_LEN])
     ms_os_wipe(mask, sizeof(mask));
 }
 
-void ms_key_nonce(ms_key *k, unsigned char nonce[12])
+int ms_key_nonce(ms_key *k, unsigned char nonce[12])
 {
-    uint64_t n = (uint64_t)ms_atomic_add(&k->nonces, 1);
-    for (size_t i = 0; i < 8; i++) {
-        nonce[i] = (unsigned char)(n >> (8 * i));
+    intptr_t n = ms_atomic_add(&nonce_counter, 1);
+    if (n <= 0) {
+        /* Wrapped (2^63 seals, or 2^31 where intptr_t is 32 bits): keep it
+         * there, and refuse every seal from now on. */
+        ms_atomic_store(&nonce_counter, INTPTR_MIN);
+        return -1;
     }
-    memset(nonce + 8, 0, 4);
+    memcpy(nonce, k->prefix, 4);
+    uint64_t u = (uint64_t)n;
+    for (size_t i = 0; i < 8; i++) {
+        nonce[4 + i] = (unsigned char)(u >> (8 * i));
+    }
+    return 0;
+}
+
+uint64_t ms_key_nonces_used(void)
+{
+    intptr_t n = ms_atomic_load(&nonce_counter);
+    return n < 0 ? UINT64_MAX : (uint64_t)n;
 }
 
 int ms_key_locked(const ms_key *k)
@@ -177,7 +211,7 @@ int ms_key_secretmem(const ms_key *k)
 void ms_key_fork_child(ms_key *k)
 {
     unsigned long made = k->made;
-    memset(k, 0, sizeof(*k));
+    memset((void *)k, 0, sizeof(*k));
     ms_mutex_init(&k->lock);
     k->made = made;
 }

@@ -15,6 +15,7 @@
 #ifdef _WIN32
 #include <windows.h>
 typedef SRWLOCK ms_mutex;
+typedef int ms_sigsaved;
 typedef struct {
     HANDLE in;
     HANDLE out;
@@ -25,6 +26,11 @@ typedef struct {
 #include <pthread.h>
 #include <termios.h>
 typedef pthread_mutex_t ms_mutex;
+/* Room for a sigset_t (checked in platform_posix.c): <signal.h> needs
+ * feature macros that not every file of the core defines. */
+typedef struct {
+    unsigned long words[1024 / (8 * sizeof(unsigned long))];
+} ms_sigsaved;
 typedef struct {
     int fd;
     struct termios saved;
@@ -230,6 +236,14 @@ int ms_os_at_exit(void (*fn)(void), ms_oserr *err);
  * SIGSEGV, SIGFPE, SIGILL), console control events and unhandled
  * exceptions.  Returns the number of signals hooked, or -1 with err. */
 int ms_os_purge_on_signals(void (*fn)(int sig), ms_oserr *err);
+
+/* Keep the purge signals above off the calling thread while it purges, so
+ * that a signal's purge never interrupts a purge half way (a process-wide
+ * signal goes to another thread, or waits until the purge is over); then
+ * put the thread's signal mask back.  Async-signal-safe.  Windows: no-op
+ * (its signal handlers run on their own threads). */
+void ms_os_block_purge_signals(ms_sigsaved *saved);
+void ms_os_restore_signals(const ms_sigsaved *saved);
 
 /* ==== end of purge at exit and on signals =============================== */
 

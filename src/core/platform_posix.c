@@ -1276,6 +1276,32 @@ static void on_purge_signal(int sig, siginfo_t *info, void *ctx)
     errno = saved;
 }
 
+static void add_purge_signals(sigset_t *set)
+{
+    for (size_t i = 0; i < NPURGE; i++) {
+        (void)sigaddset(set, purge_signals[i]);
+    }
+}
+
+_Static_assert(sizeof(sigset_t) <= sizeof(ms_sigsaved),
+               "ms_sigsaved must hold a sigset_t");
+
+void ms_os_block_purge_signals(ms_sigsaved *saved)
+{
+    sigset_t block, old;
+    (void)sigemptyset(&block);
+    add_purge_signals(&block);
+    (void)pthread_sigmask(SIG_BLOCK, &block, &old);
+    memcpy(saved, &old, sizeof(old));
+}
+
+void ms_os_restore_signals(const ms_sigsaved *saved)
+{
+    sigset_t old;
+    memcpy(&old, saved, sizeof(old));
+    (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static int is_ours(const struct sigaction *a)
 {
     return (a->sa_flags & SA_SIGINFO) && a->sa_sigaction == on_purge_signal;
@@ -1303,7 +1329,10 @@ static int hook_signal(size_t i, ms_oserr *err)
     struct sigaction act;
     memset(&act, 0, sizeof(act));
     act.sa_sigaction = on_purge_signal;
+    /* While our handler runs, the other purge signals wait: a purge is
+     * never interrupted by another one on the same thread. */
     act.sa_mask = cur.sa_mask;
+    add_purge_signals(&act.sa_mask);
     act.sa_flags = SA_SIGINFO | SA_ONSTACK | (cur.sa_flags & SA_RESTART);
     if (FAULT("sigaction", -1, sigaction(purge_signals[i], &act, NULL)) != 0) {
         return fail(err, "sigaction", errno);

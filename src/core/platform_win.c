@@ -1375,4 +1375,16 @@ int ms_os_purge_on_signals(void (*fn)(int sig), ms_oserr *err)
     return hooked;
 }
 
+/* The C runtime runs a signal handler on the thread that raised the signal
+ * (SIGINT and SIGTERM on a thread of their own): there is nothing to mask. */
+void ms_os_block_purge_signals(ms_sigsaved *saved)
+{
+    *saved = 0;
+}
+
+void ms_os_restore_signals(const ms_sigsaved *saved)
+{
+    (void)saved;
+}
+
 /* ==== end of purge at exit and on signals =============================== */

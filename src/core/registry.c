@@ -12,22 +12,29 @@
 #define CHUNK_ENTRIES 512
 #define FORK_HOOKS_MAX 4
 
+typedef struct chunk chunk;
+
 struct ms_mapent {
     volatile intptr_t addr;  /* 0: free or forgotten */
     volatile intptr_t len;
     volatile intptr_t prot;  /* ms_prot the pages have (or are about to) */
-    volatile intptr_t claim; /* 0, or the claiming thread's id */
+    volatile intptr_t claim; /* 0, or owner_claim / purge_claim of a thread */
+    volatile intptr_t dirty; /* 1: holds data no purge has wiped yet */
+    chunk *home;             /* the chunk this entry lives in */
     int dontfork;
     ms_mapent *next_free; /* under reg_mutex */
 };
 
-typedef struct chunk {
+struct chunk {
     ms_mapent e[CHUNK_ENTRIES];
-    volatile intptr_t next; /* struct chunk *, written before publication */
-} chunk;
+    volatile intptr_t dirty; /* entries with dirty set */
+    volatile intptr_t next;  /* struct chunk *, written before publication */
+};
 
 static volatile intptr_t chunks;      /* chunk *: newest first */
-static volatile intptr_t epoch;       /* bumped by every purge */
+static volatile intptr_t started;     /* purges started: the epoch */
+static volatile intptr_t finished;    /* purges finished */
+static volatile intptr_t last_wiped;  /* mappings the last purge wiped */
 static volatile intptr_t live_count;  /* registered mappings */
 static volatile intptr_t live_bytes;
 static ms_mutex reg_mutex;            /* the free list and chunk growth */
@@ -56,9 +63,21 @@ static void spin_pause(void)
     ms_mutex_yield();
 }
 
+/* A claim says who holds an entry and why: an owner changing protection
+ * or unmapping (even), or a purge wiping it (odd). */
+static intptr_t owner_claim(long tid)
+{
+    return (intptr_t)tid * 2;
+}
+
+static intptr_t purging_claim(long tid)
+{
+    return (intptr_t)tid * 2 + 1;
+}
+
 void ms_registry_claim(ms_mapent *e)
 {
-    intptr_t me = (intptr_t)ms_os_thread_id();
+    intptr_t me = owner_claim(ms_os_thread_id());
     while (!ms_atomic_cas(&e->claim, 0, me)) {
         spin_pause();
     }
@@ -74,20 +93,52 @@ void ms_registry_release(ms_mapent *e)
     ms_atomic_store(&e->claim, 0);
 }
 
-/* For a purge: 1 if it now holds the claim (release it afterwards), 0 if
- * the claim belongs to this very thread (the signal interrupted the owner
- * between its claim and release: go ahead, the owner is suspended). */
-static int purge_claim(ms_mapent *e, intptr_t me)
+/* For a purge by thread tid: 1 if it now holds the claim (release it
+ * afterwards); 0 if an owner on this very thread holds it (a signal
+ * interrupted the owner between its claim and release: go ahead, the owner
+ * is suspended); -1 if a purge on this very thread holds it (a fatal signal
+ * inside that purge: leave the entry to it).  Claims of other threads are
+ * held across one system call: wait. */
+static int purge_claim(ms_mapent *e, long tid)
 {
     for (;;) {
         intptr_t c = ms_atomic_load(&e->claim);
-        if (c == me) {
+        if (c == owner_claim(tid)) {
             return 0;
         }
-        if (c == 0 && ms_atomic_cas(&e->claim, 0, me)) {
+        if (c == purging_claim(tid)) {
+            return -1;
+        }
+        if (c == 0 && ms_atomic_cas(&e->claim, 0, purging_claim(tid))) {
             return 1;
         }
         spin_pause();
+    }
+}
+
+/* ---- dirty flags ------------------------------------------------------ */
+
+static void mark_dirty(ms_mapent *e)
+{
+    if (ms_atomic_cas(&e->dirty, 0, 1)) {
+        (void)ms_atomic_add(&e->home->dirty, 1);
+    }
+}
+
+/* 1 if e was dirty and now is not (the caller wipes it). */
+static int take_dirty(ms_mapent *e)
+{
+    if (ms_atomic_cas(&e->dirty, 1, 0)) {
+        (void)ms_atomic_add(&e->home->dirty, -1);
+        return 1;
+    }
+    return 0;
+}
+
+void ms_registry_touch(ms_mapent *e)
+{
+    if (e != NULL && ms_atomic_load(&e->dirty) == 0) {
+        mark_dirty(e);
     }
 }
 
@@ -100,6 +151,7 @@ static int grow_locked(void)
         return -1;
     }
     for (size_t i = CHUNK_ENTRIES; i-- > 0;) {
+        c->e[i].home = c;
         c->e[i].next_free = free_list;
         free_list = &c->e[i];
     }
@@ -125,6 +177,7 @@ ms_mapent *ms_registry_add(void *addr, size_t len, ms_prot prot,
     ms_atomic_store(&e->len, (intptr_t)len);
     ms_atomic_store(&e->prot, (intptr_t)prot);
     ms_atomic_store(&e->addr, (intptr_t)addr);
+    mark_dirty(e);
     (void)ms_atomic_add(&live_count, 1);
     (void)ms_atomic_add(&live_bytes, (intptr_t)len);
     return e;
@@ -135,6 +188,7 @@ void ms_registry_remove(ms_mapent *e)
     ms_registry_claim(e);
     intptr_t len = ms_atomic_load(&e->len);
     ms_atomic_store(&e->addr, 0);
+    (void)take_dirty(e);
     ms_registry_release(e);
     (void)ms_atomic_add(&live_count, -1);
     (void)ms_atomic_add(&live_bytes, -len);
@@ -148,7 +202,24 @@ void ms_registry_remove(ms_mapent *e)
 
 unsigned long ms_registry_epoch(void)
 {
-    return (unsigned long)ms_atomic_load(&epoch);
+    return (unsigned long)ms_atomic_load(&started);
+}
+
+unsigned long ms_registry_quiet_epoch(void)
+{
+    for (;;) {
+        intptr_t s = ms_atomic_load(&started);
+        if (ms_atomic_load(&finished) == s) {
+            return (unsigned long)s;
+        }
+        spin_pause();
+    }
+}
+
+int ms_registry_unchanged(unsigned long e)
+{
+    ms_atomic_fence();
+    return (unsigned long)ms_atomic_load(&started) == e;
 }
 
 /* Wipe one mapping whose claim the caller holds (or may ignore).  Pages
@@ -176,27 +247,58 @@ static int wipe_entry(ms_mapent *e)
     return 1;
 }
 
+/* Wipe entry e of the walk if it still needs it (rule 4). */
+static size_t purge_entry(ms_mapent *e, long tid)
+{
+    if (ms_atomic_load(&e->dirty) == 0 || ms_atomic_load(&e->addr) == 0) {
+        return 0;
+    }
+    int held = purge_claim(e, tid);
+    if (held < 0) {
+        return 0;
+    }
+    size_t wiped = 0;
+    if (take_dirty(e)) {
+        MS_TESTPOINT("purge");
+        wiped = (size_t)wipe_entry(e);
+    }
+    if (held) {
+        ms_registry_release(e);
+    }
+    return wiped;
+}
+
+static size_t purge_walk(long tid)
+{
+    size_t wiped = 0;
+    for (chunk *c = first_chunk(); c != NULL; c = next_chunk(c)) {
+        if (ms_atomic_load(&c->dirty) == 0) {
+            continue;
+        }
+        for (size_t i = 0; i < CHUNK_ENTRIES; i++) {
+            wiped += purge_entry(&c->e[i], tid);
+        }
+    }
+    return wiped;
+}
+
 size_t ms_registry_purge(int in_signal)
 {
     /* The walk is the same in a signal handler: no lock, no allocation
      * (the thread id comes from the OS: per-thread storage may allocate
-     * on first use). */
-    intptr_t me = (intptr_t)(in_signal ? ms_os_thread_id_raw()
-                                       : ms_os_thread_id());
-    size_t wiped = 0;
-    (void)ms_atomic_add(&epoch, 1);
-    for (chunk *c = first_chunk(); c != NULL; c = next_chunk(c)) {
-        for (size_t i = 0; i < CHUNK_ENTRIES; i++) {
-            ms_mapent *e = &c->e[i];
-            if (ms_atomic_load(&e->addr) == 0) {
-                continue;
-            }
-            int held = purge_claim(e, me);
-            wiped += (size_t)wipe_entry(e);
-            if (held) {
-                ms_registry_release(e);
-            }
-        }
+     * on first use).  Outside one, the purge signals wait until the walk
+     * is over (rule 3); a handler runs with them blocked already. */
+    long tid = in_signal ? ms_os_thread_id_raw() : ms_os_thread_id();
+    ms_sigsaved saved;
+    if (!in_signal) {
+        ms_os_block_purge_signals(&saved);
+    }
+    (void)ms_atomic_add(&started, 1);
+    size_t wiped = purge_walk(tid);
+    ms_atomic_store(&last_wiped, (intptr_t)wiped);
+    (void)ms_atomic_add(&finished, 1);
+    if (!in_signal) {
+        ms_os_restore_signals(&saved);
     }
     return wiped;
 }
@@ -218,6 +320,38 @@ void ms_registry_stats(size_t *mappings, size_t *bytes)
     *bytes = (size_t)ms_atomic_load(&live_bytes);
 }
 
+void ms_registry_purge_stats(unsigned long *purges, size_t *wiped)
+{
+    *purges = (unsigned long)ms_atomic_load(&finished);
+    *wiped = (size_t)ms_atomic_load(&last_wiped);
+}
+
+/* ---- deterministic interleavings (tests) ------------------------------ */
+
+#if defined(MEMSAFE_FAULT_INJECTION)
+static const char *volatile armed_point;
+static volatile intptr_t armed_left;
+
+void ms_registry_purge_at(const char *point, unsigned long nth)
+{
+    ms_atomic_store(&armed_left, 0);
+    armed_point = point;
+    ms_atomic_store(&armed_left, (intptr_t)nth);
+}
+
+void ms_registry_testpoint(const char *point)
+{
+    const char *p = armed_point;
+    if (ms_atomic_load(&armed_left) <= 0 || p == NULL ||
+        strcmp(p, point) != 0) {
+        return;
+    }
+    if (ms_atomic_add(&armed_left, -1) == 0) {
+        (void)ms_registry_purge(0);
+    }
+}
+#endif
+
 /* ---- fork ------------------------------------------------------------- */
 
 void ms_registry_on_fork_child(void (*fn)(void))
@@ -234,6 +368,7 @@ static void orphan_entry(ms_mapent *e)
 {
     intptr_t a = ms_atomic_load(&e->addr);
     ms_atomic_store(&e->claim, 0);
+    ms_atomic_store(&e->dirty, 0);
     if (a == 0) {
         return;
     }
@@ -253,6 +388,7 @@ static void on_fork_child(void)
     ms_mutex_init(&reg_mutex);
     free_list = NULL;
     for (chunk *c = first_chunk(); c != NULL; c = next_chunk(c)) {
+        ms_atomic_store(&c->dirty, 0);
         for (size_t i = CHUNK_ENTRIES; i-- > 0;) {
             orphan_entry(&c->e[i]);
             c->e[i].next_free = free_list;
@@ -261,6 +397,9 @@ static void on_fork_child(void)
     }
     ms_atomic_store(&live_count, 0);
     ms_atomic_store(&live_bytes, 0);
+    /* A purge that was running in another thread of the parent never
+     * finishes here: the child has no such thread. */
+    ms_atomic_store(&finished, ms_atomic_load(&started));
     for (size_t i = 0; i < nfork_hooks; i++) {
         fork_hooks[i]();
     }

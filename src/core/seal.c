@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "atomic.h"
 #include "chacha20poly1305.h"
 #include "key.h"
 #include "registry.h"
@@ -67,44 +68,74 @@ static unsigned char *tag_of(const ms_sealed *z)
 }
 
 /* Seal len plaintext bytes from plain (z->plain, or the source of a
- * copy) into the slot under a fresh nonce. */
-static void seal_from(ms_sealed *z, const unsigned char *plain)
+ * copy) into the slot under a fresh nonce, with the live key of the
+ * secret's purge epoch (key.h, K1 and K2).  MS_E_PURGED if a purge started
+ * since that epoch: nothing was sealed under wiped halves, and whatever
+ * reached the slot is wiped. */
+static ms_status seal_from(ms_sealed *z, const unsigned char *plain,
+                           unsigned long epoch)
 {
     ms_key *k = &keys[z->secretmem];
     unsigned char key[MS_KEY_LEN];
     unsigned char ad[AD_LEN];
     unsigned char nonce[MS_AEAD_NONCE_LEN];
-    ms_key_nonce(k, nonce);
+    if (!ms_key_live(k, epoch)) {
+        return MS_E_PURGED;
+    }
+    if (ms_key_nonce(k, nonce) != 0) {
+        return MS_E_NONCE;
+    }
+    MS_TESTPOINT("seal");
     make_ad(z, ad);
     ms_key_rebuild(k, key);
+    MS_TESTPOINT("seal-key");
+    if (!ms_registry_unchanged(epoch)) {
+        ms_os_wipe(key, sizeof(key));
+        return MS_E_PURGED;
+    }
     (void)ms_aead_seal(key, nonce, ad, sizeof(ad), plain, z->len, ct_of(z),
                        tag_of(z));
     ms_os_wipe(key, sizeof(key));
     memcpy(z->slot, nonce, sizeof(nonce));
     memcpy(z->nonce, nonce, sizeof(nonce));
+    if (!ms_registry_unchanged(epoch)) {
+        /* Sealed under the live key, which the purge is now wiping: the
+         * secret is purged, and its slot is wiped like the rest. */
+        ms_os_wipe(z->slot, z->len + MS_SEAL_OVERHEAD);
+        return MS_E_PURGED;
+    }
+    return MS_OK;
 }
 
-static void seal_slot(ms_sealed *z)
-{
-    seal_from(z, z->plain);
-}
-
-/* Decrypt the slot into z->plain.  MS_E_BROKEN if the nonce is not the
+/* Decrypt the slot into z->plain with the live key of the secret's purge
+ * epoch.  MS_E_PURGED if a purge started since that epoch (whatever the
+ * slot held then; z->plain is wiped).  MS_E_BROKEN if the nonce is not the
  * one expected (an old ciphertext put back) or the tag fails (altered,
- * moved, or corrupted memory); z->plain is left untouched then. */
-static ms_status open_slot(ms_sealed *z)
+ * moved, or corrupted memory) while no purge ran; z->plain is left
+ * untouched then. */
+static ms_status open_slot(ms_sealed *z, unsigned long epoch)
 {
+    if (!ms_key_live(&keys[z->secretmem], epoch)) {
+        return MS_E_PURGED;
+    }
     if (memcmp(z->slot, z->nonce, MS_AEAD_NONCE_LEN) != 0) {
-        return MS_E_BROKEN;
+        return ms_registry_unchanged(epoch) ? MS_E_BROKEN : MS_E_PURGED;
     }
     ms_key *k = &keys[z->secretmem];
     unsigned char key[MS_KEY_LEN];
     unsigned char ad[AD_LEN];
     make_ad(z, ad);
     ms_key_rebuild(k, key);
-    int rc = ms_aead_open(key, z->nonce, ad, sizeof(ad), ct_of(z), z->len,
-                          tag_of(z), z->plain);
+    MS_TESTPOINT("open-key");
+    int rc = ms_registry_unchanged(epoch)
+                 ? ms_aead_open(key, z->nonce, ad, sizeof(ad), ct_of(z),
+                                z->len, tag_of(z), z->plain)
+                 : -2;
     ms_os_wipe(key, sizeof(key));
+    if (!ms_registry_unchanged(epoch)) {
+        ms_os_wipe(z->plain, z->len);
+        return MS_E_PURGED;
+    }
     return rc == 0 ? MS_OK : MS_E_BROKEN;
 }
 
@@ -139,15 +170,15 @@ static void merge_lock(ms_lockresult *into, const ms_lockresult *lr)
 /* The key, a cipher slot and (with_plain) a plaintext slot, in memfd_secret
  * memory or not (sm). */
 static ms_status create_in(ms_sealed *z, int sm, int with_plain,
-                           const ms_allocopts *opts, ms_lockresult *lr,
-                           ms_oserr *err)
+                           unsigned long epoch, const ms_allocopts *opts,
+                           ms_lockresult *lr, ms_oserr *err)
 {
     ms_lockresult klr, clr, plr;
     z->secretmem = sm;
     /* The key's halves are the same kind of memory as the arenas. */
     ms_allocopts ko = {opts->lock,
                        sm ? MS_SECRETMEM_REQUIRE : MS_SECRETMEM_OFF};
-    ms_status st = ms_key_prepare(&keys[sm], &ko, &klr, err);
+    ms_status st = ms_key_prepare(&keys[sm], epoch, &ko, &klr, err);
     if (st != MS_OK) {
         *lr = klr;
         return st;
@@ -176,8 +207,8 @@ static ms_status create_in(ms_sealed *z, int sm, int with_plain,
 }
 
 static ms_status create(ms_sealed *z, size_t len, int with_plain,
-                        const ms_allocopts *opts, ms_lockresult *lr,
-                        ms_oserr *err)
+                        unsigned long epoch, const ms_allocopts *opts,
+                        ms_lockresult *lr, ms_oserr *err)
 {
     memset(z, 0, sizeof(*z));
     lr->failed = 0;
@@ -190,7 +221,7 @@ static ms_status create(ms_sealed *z, size_t len, int with_plain,
     }
     z->len = len;
     if (opts->secretmem == MS_SECRETMEM_OFF) {
-        return create_in(z, 0, with_plain, opts, lr, err);
+        return create_in(z, 0, with_plain, epoch, opts, lr, err);
     }
     if (!ms_os_secretmem_offered()) {
         if (opts->secretmem == MS_SECRETMEM_REQUIRE) {
@@ -199,30 +230,36 @@ static ms_status create(ms_sealed *z, size_t len, int with_plain,
             err->op = "memfd_secret";
             return MS_E_SECRETMEM;
         }
-        return create_in(z, 0, with_plain, opts, lr, err);
+        return create_in(z, 0, with_plain, epoch, opts, lr, err);
     }
-    ms_status st = create_in(z, 1, with_plain, opts, lr, err);
-    if (st != MS_OK && opts->secretmem == MS_SECRETMEM_PREFER) {
+    ms_status st = create_in(z, 1, with_plain, epoch, opts, lr, err);
+    if (st != MS_OK && st != MS_E_PURGED &&
+        opts->secretmem == MS_SECRETMEM_PREFER) {
         z->len = len;
-        st = create_in(z, 0, with_plain, opts, lr, err);
+        st = create_in(z, 0, with_plain, epoch, opts, lr, err);
     }
     return st;
 }
 
-ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
-                           ms_lockresult *lr, ms_oserr *err)
+ms_status ms_sealed_create(ms_sealed *z, size_t len, unsigned long epoch,
+                           const ms_allocopts *opts, ms_lockresult *lr,
+                           ms_oserr *err)
 {
-    return create(z, len, 1, opts, lr, err);
+    return create(z, len, 1, epoch, opts, lr, err);
 }
 
 ms_status ms_sealed_create_from(ms_sealed *z, const unsigned char *src,
-                                size_t len, const ms_allocopts *opts,
-                                ms_lockresult *lr, ms_oserr *err)
+                                size_t len, unsigned long epoch,
+                                const ms_allocopts *opts, ms_lockresult *lr,
+                                ms_oserr *err)
 {
-    ms_status st = create(z, len, 0, opts, lr, err);
+    ms_status st = create(z, len, 0, epoch, opts, lr, err);
     if (st == MS_OK) {
-        seal_from(z, src);
+        st = seal_from(z, src, epoch);
         ms_scrub_registers();
+        if (st != MS_OK) {
+            ms_sealed_destroy(z);
+        }
     }
     return st;
 }
@@ -230,9 +267,12 @@ ms_status ms_sealed_create_from(ms_sealed *z, const unsigned char *src,
 /* ---- windows ---------------------------------------------------------- */
 
 ms_status ms_sealed_access(ms_sealed *z, ms_prot from, ms_prot to,
-                           int purged, ms_oserr *err)
+                           unsigned long epoch, ms_oserr *err)
 {
     if (from == MS_PROT_NONE) {
+        if (!ms_registry_unchanged(epoch)) {
+            return MS_E_PURGED;
+        }
         ms_lockresult lr;
         ms_status st = plain_alloc(z, z->locked ? MS_LOCK_REQUIRED
                                                 : MS_LOCK_TRY,
@@ -240,20 +280,21 @@ ms_status ms_sealed_access(ms_sealed *z, ms_prot from, ms_prot to,
         if (st != MS_OK) {
             return st;
         }
-        st = purged ? MS_OK : open_slot(z);
+        st = open_slot(z, epoch);
         ms_scrub_registers();
         if (st != MS_OK) {
             plain_free(z);
         }
         return st;
     }
-    if (from == MS_PROT_RW && !purged) {
-        seal_slot(z);
+    ms_status st = MS_OK;
+    if (from == MS_PROT_RW && ms_registry_unchanged(epoch)) {
+        st = seal_from(z, z->plain, epoch);
     }
     if (to == MS_PROT_NONE) {
         plain_free(z);
     }
-    return MS_OK;
+    return st == MS_E_PURGED ? MS_OK : st;
 }
 
 unsigned char *ms_sealed_data(const ms_sealed *z)
@@ -320,7 +361,7 @@ int ms_seal_key_ready(int secretmem)
 {
     ms_key *k = &keys[secretmem ? 1 : 0];
     ms_mutex_lock(&k->lock);
-    int ready = k->ready && ms_key_locked(k);
+    int ready = (int)ms_atomic_load(&k->live) && ms_key_locked(k);
     ms_mutex_unlock(&k->lock);
     return ready;
 }

@@ -45,21 +45,25 @@ void ms_seal_init(void);
 
 /* A sealed secret of len zero bytes with its plaintext slot open for
  * writing (the store's fill window). */
-ms_status ms_sealed_create(ms_sealed *z, size_t len, const ms_allocopts *opts,
-                           ms_lockresult *lr, ms_oserr *err);
+ms_status ms_sealed_create(ms_sealed *z, size_t len, unsigned long epoch,
+                           const ms_allocopts *opts, ms_lockresult *lr,
+                           ms_oserr *err);
 
 /* A sealed secret holding a copy of src[0..len), sealed straight from src:
- * no plaintext slot, no window left open. */
+ * no plaintext slot, no window left open.  MS_E_PURGED (nothing left) if
+ * a purge started since epoch. */
 ms_status ms_sealed_create_from(ms_sealed *z, const unsigned char *src,
-                                size_t len, const ms_allocopts *opts,
-                                ms_lockresult *lr, ms_oserr *err);
+                                size_t len, unsigned long epoch,
+                                const ms_allocopts *opts, ms_lockresult *lr,
+                                ms_oserr *err);
 
 /* Move between access levels (none / read / read-write, see store.h):
- * decrypt into a plaintext slot, seal it again, wipe it.  purged: the
- * secret was purged, so nothing is sealed any more.  MS_E_BROKEN here
- * means the slot failed to authenticate (the store decides to abort). */
+ * decrypt into a plaintext slot, seal it again, wipe it.  epoch: the
+ * secret's purge epoch; once a purge started since, nothing is opened or
+ * sealed any more (MS_E_PURGED when opening).  MS_E_BROKEN here means the
+ * slot failed to authenticate while no purge ran (the store aborts). */
 ms_status ms_sealed_access(ms_sealed *z, ms_prot from, ms_prot to,
-                           int purged, ms_oserr *err);
+                           unsigned long epoch, ms_oserr *err);
 
 unsigned char *ms_sealed_data(const ms_sealed *z);
 

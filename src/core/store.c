@@ -25,9 +25,12 @@ static int is_orphan(const ms_store *s)
     return s->generation != ms_os_fork_generation();
 }
 
+/* Any purge started since the secret was born (registry.h, rules 1 and
+ * 2: a full barrier first, so reads of its memory before this are
+ * covered). */
 static int is_purged(const ms_store *s)
 {
-    return s->epoch != ms_registry_epoch();
+    return !ms_registry_unchanged(s->epoch);
 }
 
 static int idle(const ms_store *s)
@@ -78,12 +81,12 @@ static void check_integrity(const ms_store *s)
 
 /* ---- engine dispatch -------------------------------------------------- */
 
-static ms_status engine_create(ms_store *s, size_t len,
+static ms_status engine_create(ms_store *s, size_t len, unsigned long epoch,
                                const ms_allocopts *opts, ms_lockresult *lr,
                                ms_oserr *err)
 {
     if (s->engine == MS_ENGINE_SEALED) {
-        return ms_sealed_create(&s->u.z, len, opts, lr, err);
+        return ms_sealed_create(&s->u.z, len, epoch, opts, lr, err);
     }
     return ms_guarded_create(&s->u.g, len, opts, lr, err);
 }
@@ -91,13 +94,17 @@ static ms_status engine_create(ms_store *s, size_t len,
 static ms_status engine_access(ms_store *s, ms_prot to, ms_oserr *err)
 {
     if (s->engine == MS_ENGINE_SEALED) {
-        ms_status st =
-            ms_sealed_access(&s->u.z, s->access, to, is_purged(s), err);
+        ms_status st = ms_sealed_access(&s->u.z, s->access, to, s->epoch, err);
         if (st == MS_E_BROKEN) {
             corrupt(s);
             return MS_E_PURGED; /* wiped by a purge, not tampered with */
         }
         return st;
+    }
+    if (s->access == MS_PROT_RW && to != MS_PROT_RW && is_purged(s)) {
+        /* Written after a purge wiped it (a write window that was open
+         * meanwhile): wipe again, as the purge will not come back. */
+        ms_os_wipe(ms_guarded_data(&s->u.g), s->len);
     }
     if (to == MS_PROT_NONE) {
         ms_scrub();
@@ -215,6 +222,13 @@ void ms_store_unlock(ms_store *s)
     ms_mutex_unlock(&s->lock);
 }
 
+void ms_store_inherit_epoch(ms_store *dst, const ms_store *src)
+{
+    if (src->epoch < dst->epoch) {
+        dst->epoch = src->epoch;
+    }
+}
+
 ms_status ms_store_usable(const ms_store *s)
 {
     switch (s->status) {
@@ -242,16 +256,18 @@ static ms_status make_live(ms_store *s, const unsigned char *src, size_t len,
     if (s->status != MS_STORE_EMPTY) {
         return MS_E_STATE;
     }
-    /* Read before creating: a purge while the memory is being made must
-     * make this secret count as purged. */
-    unsigned long epoch = ms_registry_epoch();
+    /* Born while no purge runs, and purged by any purge that starts from
+     * now on, even one that starts while the memory is being made
+     * (registry.h, rule 1). */
+    unsigned long epoch = ms_registry_quiet_epoch();
     unsigned long generation = ms_os_fork_generation();
-    ms_status st =
-        src == NULL ? engine_create(s, len, opts, lr, err)
-                    : ms_sealed_create_from(&s->u.z, src, len, opts, lr, err);
+    ms_status st = src == NULL ? engine_create(s, len, epoch, opts, lr, err)
+                               : ms_sealed_create_from(&s->u.z, src, len,
+                                                       epoch, opts, lr, err);
     if (st != MS_OK) {
         return st;
     }
+    MS_TESTPOINT("create");
     s->epoch = epoch;
     s->generation = generation;
     s->status = MS_STORE_LIVE;
@@ -375,12 +391,21 @@ ms_status ms_store_open(ms_store *s, ms_window kind, ms_oserr *err)
         s->readers++;
     }
     st = apply_access(s, err);
+    if (st == MS_OK) {
+        MS_TESTPOINT("window");
+        /* A purge that started while the memory was being made accessible
+         * may have wiped it: never hand that out as the secret. */
+        st = is_purged(s) ? MS_E_PURGED : MS_OK;
+    }
     if (st != MS_OK) {
         if (kind == MS_WINDOW_WRITE) {
             s->writer = 0;
         } else {
             s->readers--;
         }
+        ms_oserr ignored; /* back to the access before (a no-op if the
+                             raise itself failed) */
+        (void)apply_access(s, &ignored);
     }
     return st;
 }
@@ -393,6 +418,7 @@ ms_status ms_store_close(ms_store *s, ms_window kind, ms_oserr *err)
     if (kind == MS_WINDOW_WRITE ? !s->writer : s->readers == 0) {
         return MS_E_STATE;
     }
+    MS_TESTPOINT("close");
     if (!is_orphan(s)) {
         check_integrity(s);
     }

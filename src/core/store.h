@@ -107,6 +107,11 @@ ms_status ms_store_grow_commit(ms_store *s, ms_growth *g,
                                unsigned char **tail, ms_oserr *err);
 void ms_store_grow_abort(ms_growth *g);
 
+/* dst was filled from src: if src was born before dst and a purge ran in
+ * between (src's content may have been wiped while it was copied), dst
+ * counts as purged too.  A copy is never more intact than its source. */
+void ms_store_inherit_epoch(ms_store *dst, const ms_store *src);
+
 /* MS_OK if the secret can be used here (LIVE, not a fork orphan, not
  * purged); otherwise why not. */
 ms_status ms_store_usable(const ms_store *s);

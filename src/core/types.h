@@ -24,7 +24,8 @@ typedef enum {
     MS_E_STATE,     /* closing a window that is not open */
     MS_E_PURGED,    /* wiped by a purge (memsafe.purge(), exit, a signal) */
     MS_E_SECRETMEM, /* memfd_secret is required but not available */
-    MS_E_CHANGED    /* the secret changed under a two-step operation */
+    MS_E_CHANGED,   /* the secret changed under a two-step operation */
+    MS_E_NONCE      /* the sealing nonces are exhausted (key.h, K2) */
 } ms_status;
 
 typedef enum {
