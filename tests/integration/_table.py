@@ -24,8 +24,9 @@ PLAINTEXT = "plaintext()"  # secret.plaintext(consumer) / with secret.plaintext(
 FIELD = "field type"  # a pydantic field annotated with the memsafe type
 INGEST = "SecretStr(...)"  # the library returns a str: wrap it at once
 DONT = "don't"  # the library keeps what it is given: no safe route
+WRITER = "from_writer"  # SecretBytes.from_writer(n, lambda v: lib.x_into(..., v))
 
-ROUTES = (VIEW, PLAINTEXT, FIELD, INGEST, DONT)
+ROUTES = (VIEW, PLAINTEXT, FIELD, INGEST, DONT, WRITER)
 
 # Table order; a library missing here fails test_table.
 LIBRARIES = (
