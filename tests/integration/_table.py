@@ -83,9 +83,13 @@ def row(library: str, call: str, route: str, keeps: str) -> Callable[[_F], _F]:
 
 
 def render(rows: list[Row]) -> str:
-    """The Markdown table, in LIBRARIES order, then as registered."""
+    """The Markdown table, in LIBRARIES order, then by test module, then as
+    registered (the same whichever order the modules were imported in)."""
     order = {lib: i for i, lib in enumerate(LIBRARIES)}
-    ranked = sorted(enumerate(rows), key=lambda ir: (order[ir[1].library], ir[0]))
+    ranked = sorted(
+        enumerate(rows),
+        key=lambda ir: (order[ir[1].library], ir[1].test.split("::")[0], ir[0]),
+    )
     lines = [
         "| Library | Call | Route | What the consumer copies or keeps | Test |",
         "| --- | --- | --- | --- | --- |",
