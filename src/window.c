@@ -494,15 +494,20 @@ static int check_result(PyObject *result, size_t size)
     if (result == Py_None) {
         return 0;
     }
-    if (!PyLong_Check(result) || PyBool_Check(result)) {
+    if (!PyIndex_Check(result) || PyBool_Check(result)) {
         PyErr_Format(PyExc_TypeError,
                      "from_writer(): fn must return None or the number of "
                      "bytes it wrote, not '%.100s'; nothing was kept",
                      Py_TYPE(result)->tp_name);
         return -1;
     }
+    PyObject *count = PyNumber_Index(result);
+    if (count == NULL) {
+        return -1;
+    }
     int overflow = 0;
-    long long n = PyLong_AsLongLongAndOverflow(result, &overflow);
+    long long n = PyLong_AsLongLongAndOverflow(count, &overflow);
+    Py_DECREF(count);
     if (n == -1 && PyErr_Occurred()) {
         return -1;
     }

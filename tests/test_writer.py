@@ -161,6 +161,12 @@ def test_fn_may_return_none_or_the_number_of_bytes_written() -> None:
         return 4
 
     assert memsafe.SecretBytes.from_writer(4, count) == b"abcd"
+
+    class Four:
+        def __index__(self) -> int:
+            return 4
+
+    assert memsafe.SecretBytes.from_writer(4, lambda v: Four()) == bytes(4)
     assert memsafe.SecretBytes.from_writer(4, fill(b"wxyz")) == b"wxyz"
 
 
