@@ -449,3 +449,26 @@ def test_leak_scan_positive_control(tmp_path: pathlib.Path) -> None:
 
     code = COPY_KEY + "heap = bytearray(32)\ncopy_key(memoryview(heap))\n"
     _leak.copy_found(_leak.scan_after(code, tmp_path))
+
+
+def test_threads_make_secrets_concurrently() -> None:
+    import threading
+
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for n in range(100):
+                data = bytes([i]) * (n % 40)
+                k = memsafe.SecretBytes.from_writer(len(data), fill(data))
+                assert k.reveal() == data
+                k.close()
+        except BaseException as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
