@@ -145,7 +145,7 @@ PASSWORD_CONTROLS = {
     WRITER,
     "the derived key: nothing, the leak scan finds no copy (derive() instead: "
     "found on the heap); the password: no copy with Scrypt and PBKDF2HMAC, but "
-    "Argon2id (OpenSSL's) leaves one in the freed heap, with derive() as with "
+    "Argon2id leaves one in the freed heap, with derive() as with "
     f"derive_into(); needs cryptography >= {KDF_INTO}",
 )
 @pytest.mark.parametrize("name", sorted(PASSWORD_CONTROLS))
@@ -174,8 +174,9 @@ def test_password_to_key_with_derive_into(
     _leak.no_copy(clean["derived"])
     _leak.copy_found(dirty["derived"])
     if name == "password-argon2id":
-        # OpenSSL's Argon2 leaves a copy of the password in the freed heap,
-        # with derive() as with derive_into() (not memsafe's to wipe).
+        # cryptography's Argon2id (over OpenSSL's) leaves a copy of the
+        # password in the freed heap, with derive() as with derive_into()
+        # (not memsafe's to wipe).
         _leak.copy_found(clean["secret"])
         _leak.copy_found(dirty["secret"])
     else:
