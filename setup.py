@@ -27,6 +27,7 @@ COMMON_SOURCES = [
     "src/plaintext.c",
     "src/pydantic_hook.c",
     "src/args.c",
+    "src/writer.c",
     # The core: C with no Python in it (src/core/store.h is its interface).
     "src/core/store.c",
     "src/core/region.c",

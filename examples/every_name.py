@@ -70,6 +70,19 @@ def main() -> None:
     assert digest_of(from_file) == hashlib.sha256(b"file secret").digest()
     assert from_fd == b"file"
 
+    # from_writer(): fn writes the secret straight into secret memory (a
+    # KDF's derive_into, an AEAD's decrypt_into; here a copy of key).
+    def copy_key(view: memoryview) -> int:
+        with key.read() as k:
+            view[:] = k
+        return len(view)
+
+    written = SecretBytes.from_writer(32, copy_key)
+    word = SecretStr.from_writer(
+        4, lambda view: view.__setitem__(slice(None), b"w\xc3\xb6r")
+    )
+    assert written == key and word == "wör"
+
     text = SecretStr("pässword")
     text.append(SecretStr("!"))
     shown: str = text.reveal()
@@ -95,7 +108,7 @@ def main() -> None:
     except OSError as e:
         assert isinstance(e, LockError)
 
-    for s in (buf, key, from_file, from_fd, text):
+    for s in (buf, key, from_file, from_fd, written, word, text):
         with s:
             pass
         assert s.closed

@@ -10,6 +10,7 @@
 #include "pydantic_hook.h"
 #include "secret.h"
 #include "window.h"
+#include "writer.h"
 
 #define READ_DOC                                                              \
     "read($self, fn=None, /)\n--\n\n"                                         \
@@ -64,6 +65,8 @@ static PyMethodDef memsafe_methods[] = {
 };
 
 static PyMethodDef secretbytes_methods[] = {
+    {"from_writer", (PyCFunction)(void (*)(void))ms_writer_from_writer,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS, MS_FROM_WRITER_DOC},
     {"reveal", (PyCFunction)ms_secretbytes_reveal, METH_NOARGS,
      "reveal($self, /)\n--\n\nReturn a copy of the secret as bytes.  The "
      "copy lives on the ordinary Python heap and cannot be wiped: avoid it "
@@ -89,6 +92,8 @@ static PyMethodDef secretbytes_methods[] = {
 };
 
 static PyMethodDef secretstr_methods[] = {
+    {"from_writer", (PyCFunction)(void (*)(void))ms_writer_from_writer,
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS, MS_FROM_WRITER_DOC},
     {"reveal", (PyCFunction)ms_secretstr_reveal, METH_NOARGS,
      "reveal($self, /)\n--\n\nReturn a copy of the text as str.  The copy "
      "lives on the ordinary Python heap and cannot be wiped."},

@@ -20,6 +20,7 @@
 
 #include "errors.h"
 #include "secret.h"
+#include "text.h"
 
 static char rw_export_mark;
 static PyObject *str_release; /* interned "release" */
@@ -389,3 +390,183 @@ PyTypeObject ms_WindowType = {
               "like the view it gives.",
     .tp_methods = window_methods,
 };
+
+/* ---- writers: a write window over a secret being made ------------------ */
+
+/* Under the store lock, with the fill window still open and no view of it
+ * alive: is the content acceptable (text: valid UTF-8, counted)? */
+static int fill_content_ok(WindowObject *w, int text, size_t *bad)
+{
+    if (!text) {
+        return 1;
+    }
+    ms_store *st = store_of(w);
+    const unsigned char *p = ms_store_data(st);
+    size_t n = ms_store_len(st);
+    if (ms_utf8_validate(p, n, bad) < 0) {
+        return 0;
+    }
+    w->secret->nchars = ms_utf8_count(p, n);
+    return 1;
+}
+
+/* End the fill window after fn: keep the content only if fn returned,
+ * the window is still the one begin_fill opened, no view of it outlives
+ * fn and the content is acceptable; otherwise wipe it first.  All under
+ * one hold of the store lock, so no other thread (holding view.obj) can
+ * close the window in between.  The outcome, for fill_raise. */
+typedef enum {
+    FILL_KEPT = 0,
+    FILL_FN_FAILED,    /* fn raised */
+    FILL_CLOSED_EARLY, /* fn closed the window itself (view.obj.__exit__) */
+    FILL_LEAKED,       /* a view or slice outlives fn */
+    FILL_NOT_UTF8
+} fill_outcome;
+
+static fill_outcome fill_end(WindowObject *w, int fn_ok, int text,
+                             size_t *bad, Py_ssize_t *leaked,
+                             ms_status *st, ms_oserr *err)
+{
+    ms_store *s = store_of(w);
+    fill_outcome out = FILL_KEPT;
+    ms_store_lock(s);
+    *leaked = w->exports;
+    if (w->state != MS_WSTATE_OPEN) {
+        out = FILL_CLOSED_EARLY;
+    } else if (!fn_ok) {
+        out = FILL_FN_FAILED;
+    } else if (w->exports > 0) {
+        out = FILL_LEAKED;
+    } else if (!fill_content_ok(w, text, bad)) {
+        out = FILL_NOT_UTF8;
+    }
+    if (w->state == MS_WSTATE_OPEN) {
+        if (out != FILL_KEPT) {
+            ms_os_wipe(ms_store_data(s), ms_store_len(s));
+        }
+        w->state = MS_WSTATE_CLOSED;
+        *st = ms_store_close(s, MS_WINDOW_WRITE, err);
+    }
+    if (out != FILL_KEPT) {
+        /* Refused while a leaked view still holds the memory: the secret
+         * (owned by this window, which the view keeps alive) is freed
+         * with force when the last view goes. */
+        ms_oserr ignored;
+        (void)ms_store_free(s, 0, &ignored);
+    }
+    ms_store_unlock(s);
+    return out;
+}
+
+static int fill_raise(fill_outcome out, size_t bad, Py_ssize_t leaked)
+{
+    switch (out) {
+    case FILL_CLOSED_EARLY:
+        PyErr_SetString(PyExc_RuntimeError,
+                        "from_writer(): the write window was closed before "
+                        "fn returned (view.obj.__exit__?); nothing was kept");
+        return -1;
+    case FILL_LEAKED:
+        PyErr_Format(PyExc_BufferError,
+                     "from_writer(): %zd view(s) of the write window are "
+                     "still alive after fn returned (a slice or memoryview "
+                     "kept?); the content was wiped and no secret was "
+                     "made: release them (del, or view.release()) before "
+                     "fn returns",
+                     leaked);
+        return -1;
+    case FILL_NOT_UTF8:
+        PyErr_Format(PyExc_ValueError,
+                     "from_writer(): what fn wrote is not valid UTF-8 (at "
+                     "byte offset %zu); it was wiped and no SecretStr was "
+                     "made",
+                     bad);
+        return -1;
+    default:
+        return 0;
+    }
+}
+
+/* fn's result: None, or the number of bytes it wrote (the readinto /
+ * derive_into / decrypt_into convention), which must be all of them. */
+static int check_result(PyObject *result, size_t size)
+{
+    if (result == Py_None) {
+        return 0;
+    }
+    if (!PyIndex_Check(result) || PyBool_Check(result)) {
+        PyErr_Format(PyExc_TypeError,
+                     "from_writer(): fn must return None or the number of "
+                     "bytes it wrote, not '%.100s'; nothing was kept",
+                     Py_TYPE(result)->tp_name);
+        return -1;
+    }
+    PyObject *count = PyNumber_Index(result);
+    if (count == NULL) {
+        return -1;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(count, &overflow);
+    Py_DECREF(count);
+    if (n == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow != 0 || n < 0 || (unsigned long long)n != size) {
+        PyErr_Format(PyExc_ValueError,
+                     "from_writer(): fn reported writing %R bytes of %zu; a "
+                     "partly written secret is not kept (it was wiped)",
+                     result, size);
+        return -1;
+    }
+    return 0;
+}
+
+int ms_window_fill(SecretObject *secret, size_t size, PyObject *fn, int text)
+{
+    WindowObject *w = (WindowObject *)ms_window_new(secret, MS_WINDOW_WRITE);
+    if (w == NULL) {
+        ms_secret_abort_fill(secret);
+        return -1;
+    }
+    w->state = MS_WSTATE_OPEN; /* the fill window begin_fill opened */
+    PyObject *view = PyMemoryView_FromObject((PyObject *)w);
+    PyObject *ref = view != NULL ? PyWeakref_NewRef(view, NULL) : NULL;
+    PyObject *result = NULL;
+    if (ref != NULL) {
+        w->view_ref = ref;
+        result = PyObject_CallOneArg(fn, view);
+    }
+    Py_XDECREF(view);
+    int fn_ok = result != NULL && check_result(result, size) == 0;
+    Py_XDECREF(result);
+    PyObject *first = fn_ok ? NULL : ms_err_take();
+    release_view(w);
+    size_t bad = 0;
+    Py_ssize_t leaked = 0;
+    ms_status st = MS_OK;
+    ms_oserr err = {0, 0, NULL};
+    fill_outcome out = fill_end(w, fn_ok, text, &bad, &leaked, &st, &err);
+    Py_DECREF(w);
+    if (first != NULL) {
+        /* fn's exception propagates unchanged, unless a view of the
+         * window outlives fn: then, as for a with-block, the BufferError
+         * is raised with fn's exception as its __context__. */
+        if (leaked > 0) {
+            (void)fill_raise(FILL_LEAKED, bad, leaked);
+            PyObject *second = ms_err_take();
+            PyException_SetContext(second, first);
+            ms_err_put(second);
+        } else {
+            ms_err_put(first);
+        }
+        return -1;
+    }
+    if (fill_raise(out, bad, leaked) < 0) {
+        return -1;
+    }
+    if (st != MS_OK) {
+        ms_raise(st, &err, NULL);
+        return -1;
+    }
+    return 0;
+}

@@ -20,4 +20,12 @@ PyObject *ms_secret_read(SecretObject *s, PyObject *const *args,
 PyObject *ms_memsafe_write(SecretObject *s, PyObject *const *args,
                            Py_ssize_t nargs);
 
+/* from_writer: call fn(view) on the write window ms_secret_begin_fill
+ * left open on secret (size bytes), then close it.  0: the secret holds
+ * what fn wrote, at rest (text: valid UTF-8, its characters counted).
+ * -1 with an exception (fn's own, unchanged, if it raised): the content
+ * was wiped and the memory released, or, while a view leaked from fn is
+ * alive, is released with the secret when the last one goes. */
+int ms_window_fill(SecretObject *secret, size_t size, PyObject *fn, int text);
+
 #endif /* MEMSAFE_WINDOW_H */

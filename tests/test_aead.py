@@ -8,6 +8,9 @@ Through the test hooks ``memsafe._memsafe._chacha20poly1305_seal`` and
   package (``ciphers/ChaCha20Poly1305/*.txt``: BoringSSL's and OpenSSL's),
   sealing every vector and, for the ones marked as failures, checking that
   opening raises;
+- every vector of Project Wycheproof's ChaCha20-Poly1305 file (shipped in
+  ``tests/vectors/wycheproof/``), the vectors with nonces the core does not
+  take (not 96 bits) checked to be refused;
 - ``cryptography``'s ChaCha20Poly1305 over random keys, nonces, associated
   data and messages of 0 to 5000 bytes (hypothesis), including tampered
   tags, ciphertexts, associated data and nonces, which must fail in both.
@@ -22,7 +25,10 @@ lack wheels) those parts skip.
 from __future__ import annotations
 
 import array
+import hashlib
 import importlib.resources
+import json
+import pathlib
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -474,3 +480,81 @@ def test_one_mebibyte_matches_cryptography() -> None:
     ours = seal(KEY, NONCE, ad, pt)
     assert ours == ref.encrypt(NONCE, pt, ad)
     assert open_(KEY, NONCE, ad, ours) == pt
+
+
+# ---- Wycheproof --------------------------------------------------------------
+# tests/vectors/wycheproof/chacha20_poly1305_test.json: every vector of
+# Project Wycheproof's file (source, commit and license in the README
+# beside it).  The core takes 96-bit nonces only: the vectors with other
+# nonce sizes must be refused (ValueError), not skipped.
+
+WYCHEPROOF = (
+    pathlib.Path(__file__).resolve().parent
+    / "vectors"
+    / "wycheproof"
+    / "chacha20_poly1305_test.json"
+)
+WYCHEPROOF_SHA256 = "fe61d25f90e1bde4461d00eafe61049e5f29bd999f36b766df9cda90906ad53d"
+WYCHEPROOF_COUNT = 325
+
+
+def _wycheproof() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(WYCHEPROOF.read_bytes())
+    return data
+
+
+def _wycheproof_params() -> list[Any]:
+    params = []
+    for group in _wycheproof()["testGroups"]:
+        for t in group["tests"]:
+            v = dict(t, ivSize=group["ivSize"], keySize=group["keySize"])
+            v["tagSize"] = group["tagSize"]
+            flags = "-".join(t["flags"])
+            params.append(pytest.param(v, id=f"tc{t['tcId']}-{t['result']}-{flags}"))
+    return params
+
+
+def test_wycheproof_file_is_the_shipped_one_and_complete() -> None:
+    assert hashlib.sha256(WYCHEPROOF.read_bytes()).hexdigest() == WYCHEPROOF_SHA256
+    data = _wycheproof()
+    assert data["algorithm"] == "CHACHA20-POLY1305"
+    tests = [t for g in data["testGroups"] for t in g["tests"]]
+    assert len(tests) == data["numberOfTests"] == WYCHEPROOF_COUNT
+    assert len({t["tcId"] for t in tests}) == WYCHEPROOF_COUNT
+    assert all(g["type"] == "AeadTest" for g in data["testGroups"])
+    # Every kind is there: valid, modified tags, refused nonce sizes.
+    results = {(t["result"], f) for t in tests for f in t["flags"]}
+    assert {("valid", "Ktv"), ("invalid", "ModifiedTag")} <= results
+    assert ("invalid", "InvalidNonceSize") in results
+    assert {t["result"] for t in tests} == {"valid", "invalid"}
+    assert len(_wycheproof_params()) == WYCHEPROOF_COUNT
+
+
+@pytest.mark.parametrize("v", _wycheproof_params())
+def test_wycheproof_vector(v: dict[str, Any]) -> None:
+    key, nonce, ad, msg, ct, tag = (
+        bytes.fromhex(v[k]) for k in ("key", "iv", "aad", "msg", "ct", "tag")
+    )
+    assert v["keySize"] == 256 and v["tagSize"] == 128 and len(key) == 32
+    assert len(nonce) * 8 == v["ivSize"]
+    if len(nonce) != 12:
+        # Only 96-bit nonces (RFC 8439); every other size is refused.  (These
+        # vectors carry no ciphertext: open gets a tag-sized input, so that
+        # the nonce is what it refuses.)
+        assert v["result"] == "invalid" and "InvalidNonceSize" in v["flags"], v
+        with pytest.raises(ValueError, match="nonce must be 12 bytes"):
+            seal(key, nonce, ad, msg)
+        with pytest.raises(ValueError, match="nonce must be 12 bytes"):
+            open_(key, nonce, ad, (ct + tag) or bytes(TAG))
+        return
+    assert len(tag) == TAG
+    if v["result"] == "valid":
+        assert seal(key, nonce, ad, msg) == ct + tag
+        assert open_(key, nonce, ad, ct + tag) == msg
+    else:
+        assert v["result"] == "invalid", v
+        with pytest.raises(ValueError, match="authentication failed"):
+            open_(key, nonce, ad, ct + tag)
+        # The ciphertext is right, the tag is not: sealing gives another.
+        sealed = seal(key, nonce, ad, msg)
+        assert sealed[:-TAG] == ct and sealed[-TAG:] != tag

@@ -141,6 +141,14 @@ class SecretBytes(_BytesPlaintext):
         max_size: int | None = 1048576,
         storage: Storage | None = None,
     ) -> Self: ...
+    @classmethod
+    def from_writer(
+        cls,
+        size: int,
+        fn: Callable[[memoryview], int | None],
+        *,
+        storage: Storage | None = None,
+    ) -> Self: ...
     def reveal(self) -> bytes: ...
 
 class SecretStr(Secret):
@@ -157,6 +165,14 @@ class SecretStr(Secret):
         prompt: str = "Password: ",
         *,
         max_size: int | None = 65536,
+        storage: Storage | None = None,
+    ) -> Self: ...
+    @classmethod
+    def from_writer(
+        cls,
+        size: int,
+        fn: Callable[[memoryview], int | None],
+        *,
         storage: Storage | None = None,
     ) -> Self: ...
     def append(self, text: str | SecretStr, /) -> None: ...

@@ -46,14 +46,31 @@ def scan_after(
 
     prepare(secret, workdir) runs in the test process first, for files the
     snippet needs that are derived from the secret."""
+
+    def no_needles(secret: bytes, workdir: pathlib.Path) -> dict[str, bytes]:
+        if prepare is not None:
+            prepare(secret, workdir)
+        return {}
+
+    return scan_each(code, tmp_path, no_needles)["secret"]
+
+
+def scan_each(
+    code: str,
+    tmp_path: pathlib.Path,
+    prepare: Callable[[bytes, pathlib.Path], dict[str, bytes]],
+) -> dict[str, Any]:
+    """scan_after, for more than the secret: prepare(secret, workdir)
+    returns named needles (a key derived from the secret, a data key the
+    snippet decrypts), and each is counted apart; "secret" is the secret
+    itself (the text of `key` and `password`)."""
     if not helpers.LINUX or helpers.SANITIZED:
         pytest.skip("leak scans need Linux /proc and an unsanitized build")
     import test_leak_scan as ls
 
     secret = ls.text_secret(32)
     (tmp_path / "secret").write_bytes(secret)
-    if prepare is not None:
-        prepare(secret, tmp_path)
+    needles = {"secret": secret, **prepare(secret, tmp_path)}
     out_r, out_w = os.pipe()
     go_r, go_w = os.pipe()
     proc = subprocess.Popen(
@@ -80,7 +97,8 @@ def scan_after(
                 err = proc.communicate(timeout=TIMEOUT)[1].decode()
                 pytest.fail(f"snippet failed:\n{err}")
             buf += chunk
-        res = ls.scan(int(buf.split()[0]), [secret])
+        pid = int(buf.split()[0])
+        res = {name: ls.scan(pid, [needle]) for name, needle in needles.items()}
         os.close(go_w)
         go_w = -1
         assert proc.wait(TIMEOUT) == 0
@@ -91,7 +109,8 @@ def scan_after(
             proc.kill()
             proc.wait()
         os.close(out_r)
-    assert res.scanned > 4 << 20 and {"[heap]", "[stack]"} <= res.areas, res
+    for r in res.values():
+        assert r.scanned > 4 << 20 and {"[heap]", "[stack]"} <= r.areas, r
     return res
 
 

@@ -24,8 +24,9 @@ PLAINTEXT = "plaintext()"  # secret.plaintext(consumer) / with secret.plaintext(
 FIELD = "field type"  # a pydantic field annotated with the memsafe type
 INGEST = "SecretStr(...)"  # the library returns a str: wrap it at once
 DONT = "don't"  # the library keeps what it is given: no safe route
+WRITER = "from_writer"  # SecretBytes.from_writer(n, lambda v: lib.x_into(..., v))
 
-ROUTES = (VIEW, PLAINTEXT, FIELD, INGEST, DONT)
+ROUTES = (VIEW, PLAINTEXT, FIELD, INGEST, DONT, WRITER)
 
 # Table order; a library missing here fails test_table.
 LIBRARIES = (
@@ -82,9 +83,13 @@ def row(library: str, call: str, route: str, keeps: str) -> Callable[[_F], _F]:
 
 
 def render(rows: list[Row]) -> str:
-    """The Markdown table, in LIBRARIES order, then as registered."""
+    """The Markdown table, in LIBRARIES order, then by test module, then as
+    registered (the same whichever order the modules were imported in)."""
     order = {lib: i for i, lib in enumerate(LIBRARIES)}
-    ranked = sorted(enumerate(rows), key=lambda ir: (order[ir[1].library], ir[0]))
+    ranked = sorted(
+        enumerate(rows),
+        key=lambda ir: (order[ir[1].library], ir[1].test.split("::")[0], ir[0]),
+    )
     lines = [
         "| Library | Call | Route | What the consumer copies or keeps | Test |",
         "| --- | --- | --- | --- | --- |",
