@@ -4,9 +4,10 @@ Build (the API reference imports the *installed* memsafe, C extension
 included, so install the package with the docs extra first):
 
     pip install '.[docs]'
-    sphinx-build -W --keep-going -b html docs "$(mktemp -d)"
+    sphinx-build -W --keep-going -b html docs docs/_build/html
 
-or just ``bash scripts/docs``.  The pages are the Markdown files of docs/
+or just ``bash scripts/docs`` (the same, from a fresh venv, plus a check of
+every link within the built site).  The pages are the Markdown files of docs/
 (MyST); reference.md is generated from the docstrings by autodoc.
 """
 
@@ -56,7 +57,9 @@ autoclass_content = "class"
 
 html_theme = "furo"
 html_title = f"memsafe {release}"
-html_static_path: list[str] = []
+# _static/memsafe.css: wide tables wrap inside the content column (see it).
+html_static_path = ["_static"]
+html_css_files = ["memsafe.css"]
 html_show_sourcelink = False
 
 nitpicky = False
