@@ -346,3 +346,24 @@ def test_wide_tables_wrap() -> None:
     assert "overflow-wrap" in css.read_text()
     conf = (DOCS / "conf.py").read_text()
     assert 'html_css_files = ["memsafe.css"]' in conf
+
+
+# ---- references to tests and documents --------------------------------------
+
+
+def test_cited_tests_exist() -> None:
+    """`test_x.py::test_name` cited in README.md or docs/ is a real test."""
+    missing = []
+    for path in markdown_files():
+        for m in re.finditer(r"(test_\w+\.py)::(test_\w+)", path.read_text()):
+            file, name = m.groups()
+            found = [p for p in (ROOT / "tests").rglob(file) if p.is_file()]
+            if not any(re.search(rf"def {name}\b", p.read_text()) for p in found):
+                missing.append(f"{path.name}: {m.group(0)}")
+    assert not missing, missing
+
+
+def test_no_reference_to_documents_outside_the_repository() -> None:
+    for path in markdown_files():
+        text = path.read_text()
+        assert "design document" not in text, path.name
