@@ -529,13 +529,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m memsafe",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "memsafe self-check: create a guarded and a sealed probe secret and\n"
-            "check, against the kernel's own view where the OS has one (Linux:\n"
-            "/proc/self/smaps and /proc/self/maps), which protections are really\n"
-            "active here: no-access outside windows, guard pages, memory locking,\n"
-            "core-dump exclusion, wipe on fork, memfd_secret.  A protection that\n"
-            "is missing is reported with the reason (the limit, the call that\n"
-            "failed) and what to do."
+            "memsafe self-check: create probe secrets (guarded; sealed too on\n"
+            "Linux) and check, against the kernel's own view where the OS has\n"
+            "one (Linux: /proc/self/smaps and /proc/self/maps), which protections\n"
+            "are really active here: no-access outside windows, guard pages,\n"
+            "memory locking, core-dump exclusion, wipe on fork, memfd_secret.\n"
+            "A protection that is missing is reported with the reason (the\n"
+            "limit, the call that failed) and what to do."
         ),
         epilog=(
             "exit status:\n"
