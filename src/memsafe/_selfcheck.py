@@ -10,6 +10,7 @@ says why (the limit, the call that failed) and what to do.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import platform
@@ -563,6 +564,14 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _closed_pipe(err: OSError) -> bool:
+    """A write to a pipe whose reader has gone: EPIPE (BrokenPipeError) on
+    POSIX; Windows reports EINVAL for the same."""
+    return isinstance(err, BrokenPipeError) or (
+        sys.platform == "win32" and err.errno == errno.EINVAL
+    )
+
+
 def _stdout_gone() -> int:
     """stdout was closed early (a pipe into `head`): end quietly.  As the
     Python docs advise for SIGPIPE, point stdout at devnull so the flush at
@@ -583,7 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, --version, or a usage error
         try:
             sys.stdout.flush()
-        except BrokenPipeError:
+        except OSError as err:
+            if not _closed_pipe(err):
+                raise
             return _stdout_gone()
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     checks = run_checks()
@@ -594,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             _print_text(report, checks, sys.stdout)
         sys.stdout.flush()
-    except BrokenPipeError:
+    except OSError as err:
+        if not _closed_pipe(err):
+            raise
         return _stdout_gone()
     return EXIT_OK if report["ok"] else EXIT_MISSING
