@@ -114,3 +114,55 @@ def test_every_documented_memsafe_name_exists() -> None:
             elif attr and inspect.isclass(obj) and not hasattr(obj, attr):
                 missing.add(f"{path.name}: memsafe.{top}.{attr}")
     assert not missing, sorted(missing)
+
+
+def _rst_tree(text: str) -> object:
+    docutils_core = pytest.importorskip("docutils.core")
+    return docutils_core.publish_doctree(
+        inspect.cleandoc(text),
+        settings_overrides={"report_level": 5, "halt_level": 5},
+    )
+
+
+def _public_docstrings() -> list[tuple[str, str]]:
+    out = [("memsafe", memsafe.__doc__ or "")]
+    for name in memsafe.__all__:
+        obj = getattr(memsafe, name)
+        if not (inspect.isclass(obj) or callable(obj)):
+            continue
+        out.append((name, obj.__doc__ or ""))
+        if inspect.isclass(obj):
+            for attr, value in vars(obj).items():
+                doc = getattr(getattr(value, "__func__", value), "__doc__", None)
+                if not attr.startswith("_") and isinstance(doc, str):
+                    out.append((f"{name}.{attr}", doc))
+    return out
+
+
+def test_docstrings_are_valid_restructuredtext() -> None:
+    """What the API reference renders parses without a docutils problem."""
+    from docutils import nodes
+
+    bad = []
+    for name, doc in _public_docstrings():
+        tree = _rst_tree(doc)
+        problems = [
+            m.astext()
+            for m in tree.findall(nodes.system_message)  # type: ignore[attr-defined]
+            if m["level"] >= 2
+        ]
+        if problems:
+            bad.append((name, problems))
+    assert not bad, bad
+
+
+def test_harden_docstring_lists_the_measures() -> None:
+    from docutils import nodes
+
+    tree = _rst_tree(memsafe.harden.__doc__ or "")
+    lists = list(tree.findall(nodes.bullet_list))  # type: ignore[attr-defined]
+    assert lists, "the measures do not render as a list"
+    items = [i.astext() for i in lists[0].findall(nodes.list_item)]
+    keys = ("not_dumpable", "deny_attach", "core_limit_zero", "process_dacl")
+    for key in (*keys, "no_crash_dialog", "wer_no_heap"):
+        assert any(i.startswith(key) for i in items), (key, items)
