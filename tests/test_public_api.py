@@ -141,7 +141,7 @@ def _public_docstrings() -> list[tuple[str, str]]:
 
 def test_docstrings_are_valid_restructuredtext() -> None:
     """What the API reference renders parses without a docutils problem."""
-    from docutils import nodes
+    nodes = pytest.importorskip("docutils.nodes")
 
     bad = []
     for name, doc in _public_docstrings():
@@ -157,7 +157,7 @@ def test_docstrings_are_valid_restructuredtext() -> None:
 
 
 def test_harden_docstring_lists_the_measures() -> None:
-    from docutils import nodes
+    nodes = pytest.importorskip("docutils.nodes")
 
     tree = _rst_tree(memsafe.harden.__doc__ or "")
     lists = list(tree.findall(nodes.bullet_list))  # type: ignore[attr-defined]
