@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -367,3 +369,23 @@ def test_no_reference_to_documents_outside_the_repository() -> None:
     for path in markdown_files():
         text = path.read_text()
         assert "design document" not in text, path.name
+
+
+@pytest.mark.skipif(
+    not (ROOT / "scripts" / "docs").is_file() or shutil.which("bash") is None,
+    reason="needs scripts/docs and bash",
+)
+def test_docs_script_never_empties_a_folder_it_did_not_build(tmp_path: Path) -> None:
+    keep = tmp_path / "precious.txt"
+    keep.write_text("x")
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "docs")],
+        env={**os.environ, "DOCS_OUT": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 1
+    assert "holds no previous build" in r.stdout
+    assert keep.read_text() == "x"
