@@ -42,9 +42,12 @@ EXIT_USAGE = 2  # bad command line (argparse's own status)
 EXIT_PIPE = 141  # stdout closed early (`| head`): 128 + SIGPIPE, as a shell says
 
 LOCK_ADVICE = (
-    "raise RLIMIT_MEMLOCK (`ulimit -l`, LimitMEMLOCK= in a systemd unit, "
+    "raise the process's working-set quota (a job object may cap it; memsafe "
+    "already grows the working set before it fails) or lock fewer secrets"
+    if sys.platform == "win32"
+    else "raise RLIMIT_MEMLOCK (`ulimit -l`, LimitMEMLOCK= in a systemd unit, "
     "'memlock' in /etc/security/limits.conf, `--ulimit memlock=-1` for a "
-    "container) or grant CAP_IPC_LOCK"
+    "container) or grant CAP_IPC_LOCK (Linux)"
 )
 
 
