@@ -914,9 +914,15 @@ def update_docs(doc: dict[str, Any], text: str, docs: Path, png: Path | None) ->
         if begin in s and end in s:
             head, rest = s.split(begin, 1)
             _, tail = rest.split(end, 1)
-            block = f"{begin}\n```\n{text}\n```\n{end}"
+            block = f"{begin}\n```text\n{text}\n```\n{end}"
             md.write_text(head + block + tail)
             print(f"bench: updated the results block of {md}", file=sys.stderr)
+            print(
+                "bench: now update the figures quoted in its prose and in "
+                "README.md: `python -m pytest tests/test_docs_claims.py` "
+                "lists those the new results do not contain",
+                file=sys.stderr,
+            )
 
 
 if __name__ == "__main__":

@@ -4,16 +4,16 @@ Build (the API reference imports the *installed* memsafe, C extension
 included, so install the package with the docs extra first):
 
     pip install '.[docs]'
-    sphinx-build -W --keep-going -b html docs "$(mktemp -d)"
+    sphinx-build -W --keep-going -b html docs docs/_build/html
 
-or just ``bash scripts/docs``.  The pages are the Markdown files of docs/
+or just ``bash scripts/docs`` (the same, from a fresh venv, plus a check of
+every link within the built site).  The pages are the Markdown files of docs/
 (MyST); reference.md is generated from the docstrings by autodoc.
 """
 
 from __future__ import annotations
 
 import inspect
-import types
 from typing import Any
 
 try:
@@ -56,7 +56,9 @@ autoclass_content = "class"
 
 html_theme = "furo"
 html_title = f"memsafe {release}"
-html_static_path: list[str] = []
+# _static/memsafe.css: wide tables wrap inside the content column (see it).
+html_static_path = ["_static"]
+html_css_files = ["memsafe.css"]
 html_show_sourcelink = False
 
 nitpicky = False
@@ -123,30 +125,6 @@ def _check_public_api(app: Any, env: Any) -> None:
         )
 
 
-# ---- signatures of the C methods -----------------------------------------
-#
-# The extension's methods declare text signatures without "$self", e.g.
-# "(fn=None, /)" for Secret.read; autodoc takes the first parameter for self
-# and would drop it ("read()").  Show the declared signature as it is.
-
-
-def _c_method_signature(
-    app: Any,
-    what: str,
-    name: str,
-    obj: Any,
-    options: Any,
-    signature: str | None,
-    return_annotation: str | None,
-) -> tuple[str | None, str | None] | None:
-    if what != "method" or not isinstance(obj, types.MethodDescriptorType):
-        return None
-    text = getattr(obj, "__text_signature__", None)
-    if not text or text.startswith("($"):
-        return None
-    return text, return_annotation
-
-
 def _drop_type_docstring(
     app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
 ) -> None:
@@ -156,7 +134,6 @@ def _drop_type_docstring(
 
 
 def setup(app: Any) -> dict[str, Any]:
-    app.connect("autodoc-process-signature", _c_method_signature)
     app.connect("autodoc-process-docstring", _drop_type_docstring)
     app.connect("env-check-consistency", _check_public_api)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -374,9 +374,27 @@ PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
 
 /* ---- SecretBytes.from_fd / from_file ---------------------------------- */
 
+/* A SecretStr's bytes must be UTF-8: checked in place before the fill
+ * ends (the caller aborts the fill, which wipes them, on failure). */
+static int text_fill_check(SecretObject *s, const unsigned char *p,
+                           size_t len)
+{
+    size_t bad = 0;
+    if (ms_utf8_validate(p, len, &bad) < 0) {
+        PyErr_Format(PyExc_ValueError,
+                     "input is not valid UTF-8 (bad byte sequence at offset "
+                     "%zu); nothing was kept",
+                     bad);
+        return -1;
+    }
+    s->nchars = ms_utf8_count(p, len);
+    return 0;
+}
+
 static PyObject *fd_exact(PyTypeObject *type, ms_engine engine, int fd,
                           size_t size)
 {
+    int text = PyType_IsSubtype(type, &ms_SecretStrType);
     SecretObject *s = ms_secret_alloc(type, engine);
     if (s == NULL) {
         return NULL;
@@ -386,7 +404,8 @@ static PyObject *fd_exact(PyTypeObject *type, ms_engine engine, int fd,
         Py_DECREF(s);
         return NULL;
     }
-    if (read_exact(fd, p, size) < 0) {
+    if (read_exact(fd, p, size) < 0 ||
+        (text && text_fill_check(s, p, size) < 0)) {
         ms_secret_abort_fill(s);
         Py_DECREF(s);
         return NULL;
@@ -398,8 +417,20 @@ static PyObject *fd_exact(PyTypeObject *type, ms_engine engine, int fd,
     return (PyObject *)s;
 }
 
+/* strip_newline=True: one line end at the very end of the input ("\n",
+ * or "\r\n") is dropped and its bytes wiped in the scratch region, so
+ * `printf 'key\n' | app` and `echo "$KEY" > file` give the key alone. */
+static void strip_line_end(scratch *sc)
+{
+    if (sc->used > 0 && sc->p[sc->used - 1] == '\n') {
+        sc->used--;
+        sc->p[sc->used] = 0;
+        drop_cr(sc);
+    }
+}
+
 static PyObject *fd_to_eof(PyTypeObject *type, ms_engine engine, int fd,
-                           Py_ssize_t limit)
+                           Py_ssize_t limit, int strip_newline)
 {
     scratch sc;
     if (scratch_init(&sc) < 0) {
@@ -408,6 +439,9 @@ static PyObject *fd_to_eof(PyTypeObject *type, ms_engine engine, int fd,
     int eof;
     PyObject *out = NULL;
     if (read_to_scratch(&sc, read_fd, &fd, 0, limit, &eof) == 0) {
+        if (strip_newline) {
+            strip_line_end(&sc);
+        }
         out = secret_from_scratch(type, engine, &sc);
     }
     scratch_free(&sc);
@@ -417,15 +451,18 @@ static PyObject *fd_to_eof(PyTypeObject *type, ms_engine engine, int fd,
 PyObject *ms_ingest_from_fd(PyTypeObject *type, PyObject *args,
                             PyObject *kwds)
 {
-    static char *kwlist[] = {"fd", "size", "max_size", "storage", NULL};
+    static char *kwlist[] = {"fd",      "size",          "max_size",
+                             "storage", "strip_newline", NULL};
     int fd;
+    int strip_newline = 0;
     PyObject *size_obj = Py_None;
     PyObject *max_obj = NULL;
     PyObject *storage = Py_None;
     ms_engine engine;
     Py_ssize_t limit = MS_MAX_FILE_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|O$OO:from_fd", kwlist,
-                                     &fd, &size_obj, &max_obj, &storage) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|O$OOp:from_fd", kwlist,
+                                     &fd, &size_obj, &max_obj, &storage,
+                                     &strip_newline) ||
         ms_config_engine_from(storage, &engine) < 0 ||
         (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
         return NULL;
@@ -435,7 +472,14 @@ PyObject *ms_ingest_from_fd(PyTypeObject *type, PyObject *args,
                             "fd must be a non-negative file descriptor");
     }
     if (size_obj == Py_None) {
-        return fd_to_eof(type, engine, fd, limit);
+        return fd_to_eof(type, engine, fd, limit, strip_newline);
+    }
+    if (strip_newline) {
+        return PyErr_Format(PyExc_ValueError,
+                            "strip_newline=True reads to the end of the "
+                            "input; it cannot be combined with size= (pass "
+                            "size=None, or the exact size without the "
+                            "newline)");
     }
     Py_ssize_t size;
     if (!ms_is_size(size_obj)) {
@@ -486,7 +530,7 @@ static void close_keeping_error(PyObject *os, PyObject *fdobj)
  * usual FileNotFoundError/PermissionError with the file name), then read
  * the descriptor to its end. */
 static PyObject *read_file(PyTypeObject *type, ms_engine engine,
-                           PyObject *path, Py_ssize_t limit)
+                           PyObject *path, Py_ssize_t limit, int strip_newline)
 {
     PyObject *os = PyImport_ImportModule("os");
     if (os == NULL) {
@@ -502,7 +546,7 @@ static PyObject *read_file(PyTypeObject *type, ms_engine engine,
     long fd = PyLong_AsLong(fdobj);
     PyObject *out = NULL;
     if (fd >= 0 && fd <= INT_MAX) {
-        out = fd_to_eof(type, engine, (int)fd, limit);
+        out = fd_to_eof(type, engine, (int)fd, limit, strip_newline);
     } else if (!PyErr_Occurred()) {
         PyErr_SetString(PyExc_OSError, "os.open returned a bad descriptor");
     }
@@ -526,19 +570,22 @@ static PyObject *read_file(PyTypeObject *type, ms_engine engine,
 PyObject *ms_ingest_from_file(PyTypeObject *type, PyObject *args,
                               PyObject *kwds)
 {
-    static char *kwlist[] = {"", "max_size", "storage", NULL};
+    static char *kwlist[] = {"", "max_size", "storage", "strip_newline",
+                             NULL};
     PyObject *path;
+    int strip_newline = 0;
     PyObject *max_obj = NULL;
     PyObject *storage = Py_None;
     ms_engine engine;
     Py_ssize_t limit = MS_MAX_FILE_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:from_file", kwlist,
-                                     &path, &max_obj, &storage) ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOp:from_file", kwlist,
+                                     &path, &max_obj, &storage,
+                                     &strip_newline) ||
         ms_config_engine_from(storage, &engine) < 0 ||
         (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
         return NULL;
     }
-    return read_file(type, engine, path, limit);
+    return read_file(type, engine, path, limit, strip_newline);
 }
 
 /* ---- SecretStr.getpass ------------------------------------------------ */

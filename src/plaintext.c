@@ -663,7 +663,7 @@ PyTypeObject ms_PlaintextType = {
 /* ---- the method ------------------------------------------------------- */
 
 const char ms_plaintext_doc[] =
-    "plaintext(fn=None, /)\n--\n\n"
+    "plaintext($self, fn=None, /)\n--\n\n"
     "For consumers that accept only bytes or str.  With a callable, call it "
     "with a fresh bytes copy of the secret (str for SecretStr) and return "
     "its result; without one, return a context manager whose with-block "

@@ -64,6 +64,20 @@ static PyMethodDef memsafe_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
+/* from_fd of SecretBytes and SecretStr: one C function, two docstrings. */
+#define MS_FROM_FD_METHOD(what)                                            \
+    {"from_fd", (PyCFunction)(void (*)(void))ms_ingest_from_fd,              \
+     METH_VARARGS | METH_KEYWORDS | METH_CLASS,                              \
+     "from_fd($type, fd, size=None, *, max_size=1048576, storage=None, "     \
+     "strip_newline=False)\n--\n\n"                                          \
+     "Read " what " from a file descriptor straight into secret memory: "   \
+     "until end of file, or exactly size bytes (EOFError if the file ends "  \
+     "first).  More than max_size bytes (None: no limit) is a ValueError, "  \
+     "and the partial secret is wiped.  strip_newline=True drops one line "  \
+     "end (``\"\\n\"`` or ``\"\\r\\n\"``) at the very end of the input, "    \
+     "wiping it in secret memory (for ``printf 'key\\n' | app``); not "   \
+     "with size=."}
+
 static PyMethodDef secretbytes_methods[] = {
     {"from_writer", (PyCFunction)(void (*)(void))ms_writer_from_writer,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS, MS_FROM_WRITER_DOC},
@@ -75,19 +89,16 @@ static PyMethodDef secretbytes_methods[] = {
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
      "random($type, n, /, *, storage=None)\n--\n\nn bytes from the OS CSPRNG, "
      "written straight into secret memory."},
-    {"from_fd", (PyCFunction)(void (*)(void))ms_ingest_from_fd,
-     METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_fd($type, fd, size=None, *, max_size=1048576, storage=None)\n--\n\n"
-     "Read from a file descriptor straight into secret memory: until end "
-     "of file, or exactly size bytes (EOFError if the file ends first).  "
-     "More than max_size bytes (None: no limit) is a ValueError, and the "
-     "partial secret is wiped."},
+    MS_FROM_FD_METHOD("bytes"),
     {"from_file", (PyCFunction)(void (*)(void))ms_ingest_from_file,
      METH_VARARGS | METH_KEYWORDS | METH_CLASS,
-     "from_file($type, path, /, *, max_size=1048576, storage=None)\n--\n\n"
+     "from_file($type, path, /, *, max_size=1048576, storage=None, "
+     "strip_newline=False)\n--\n\n"
      "Read a whole file straight into secret memory.  A file larger than "
      "max_size bytes (None: no limit) is a ValueError, and the partial "
-     "secret is wiped."},
+     "secret is wiped.  strip_newline=True drops one line end (``\"\\n\"`` "
+     "or ``\"\\r\\n\"``) at the very end of the file, wiping it in secret memory "
+     "(a key file written by echo)."},
     {NULL, NULL, 0, NULL}
 };
 
@@ -108,6 +119,8 @@ static PyMethodDef secretstr_methods[] = {
      "memory.  Without a terminal the line is read through sys.stdin (with "
      "getpass.GetPassWarning), so input already buffered there is not "
      "skipped.  A line longer than max_size bytes is a ValueError."},
+    MS_FROM_FD_METHOD("UTF-8 text (ValueError naming the offset of a bad "
+                      "byte sequence, never the bytes)"),
     {NULL, NULL, 0, NULL}
 };
 

@@ -664,3 +664,141 @@ def test_limit_is_inclusive(tmp_path: pathlib.Path) -> None:
 def test_bad_max_size(bad: object) -> None:
     with pytest.raises((TypeError, ValueError)):
         SecretBytes.from_file("/dev/null", max_size=bad)  # type: ignore[arg-type]
+
+
+# ---- strip_newline= and SecretStr.from_fd -------------------------------------
+
+STRIP_CASES = [
+    (b"key\n", b"key"),
+    (b"key\r\n", b"key"),
+    (b"key", b"key"),
+    (b"key\n\n", b"key\n"),  # one line end only
+    (b"key\r\n\r\n", b"key\r\n"),
+    (b"key\r", b"key\r"),  # a lone "\r" is not a line end
+    (b"\n", b""),
+    (b"\r\n", b""),
+    (b"", b""),
+    (b"k\ne\ny\n", b"k\ne\ny"),  # newlines inside are data
+]
+
+
+@pytest.mark.parametrize(("data", "expect"), STRIP_CASES)
+def test_from_fd_strip_newline(data: bytes, expect: bytes) -> None:
+    r, _ = pipe_with(data)
+    try:
+        k = SecretBytes.from_fd(r, strip_newline=True)
+    finally:
+        os.close(r)
+    assert content(k) == expect
+    assert len(k) == len(expect)
+
+
+@pytest.mark.parametrize(("data", "expect"), STRIP_CASES)
+def test_from_file_strip_newline(
+    tmp_path: pathlib.Path, data: bytes, expect: bytes
+) -> None:
+    path = file_with(tmp_path, data)
+    assert content(SecretBytes.from_file(path, strip_newline=True)) == expect
+    assert content(SecretBytes.from_file(path)) == data  # the default keeps it
+
+
+def test_from_fd_keeps_the_newline_by_default() -> None:
+    r, _ = pipe_with(b"key\n")
+    try:
+        assert content(SecretBytes.from_fd(r)) == b"key\n"
+    finally:
+        os.close(r)
+
+
+def test_strip_newline_across_scratch_growth() -> None:
+    # The line end is the last byte of a read that grew the scratch region.
+    data = os.urandom(9000).replace(b"\n", b"x").replace(b"\r", b"y") + b"\r\n"
+    r, _ = pipe_with(data)
+    try:
+        k = SecretBytes.from_fd(r, strip_newline=True, max_size=len(data))
+    finally:
+        os.close(r)
+    assert window_sha256(k) == hashlib.sha256(data[:-2]).digest()
+
+
+def test_strip_newline_counts_against_max_size_before_stripping() -> None:
+    # max_size bounds what is read: "key\n" is 4 bytes.
+    r, _ = pipe_with(b"key\n")
+    try:
+        with pytest.raises(ValueError, match="max_size"):
+            SecretBytes.from_fd(r, strip_newline=True, max_size=3)
+    finally:
+        os.close(r)
+
+
+def test_strip_newline_with_size_is_refused() -> None:
+    r, _ = pipe_with(b"key\n")
+    try:
+        with pytest.raises(ValueError, match="size="):
+            SecretBytes.from_fd(r, 4, strip_newline=True)
+        assert os.read(r, 10) == b"key\n"  # nothing was read
+    finally:
+        os.close(r)
+
+
+@helpers.not_sanitized
+@helpers.linux_only
+def test_strip_newline_result_is_hardened() -> None:
+    r, _ = pipe_with(os.urandom(32).replace(b"\n", b"x") + b"\n")
+    try:
+        k = SecretBytes.from_fd(r, strip_newline=True)
+    finally:
+        os.close(r)
+    assert len(k) == 32
+    assert_hardened(k)
+
+
+@pytest.mark.parametrize("strip", [False, True])
+def test_secretstr_from_fd(strip: bool) -> None:
+    text = "pässwörd ✓"
+    r, _ = pipe_with(text.encode() + b"\r\n")
+    try:
+        s = memsafe.SecretStr.from_fd(r, strip_newline=strip)
+    finally:
+        os.close(r)
+    assert isinstance(s, memsafe.SecretStr)
+    expect = text if strip else text + "\r\n"
+    assert s == memsafe.SecretStr(expect)
+    assert len(s) == len(expect)
+    assert s.nbytes == len(expect.encode())
+
+
+def test_secretstr_from_fd_exact_size() -> None:
+    r, _ = pipe_with("héllo".encode() + b"rest")
+    try:
+        s = memsafe.SecretStr.from_fd(r, size=6)
+        assert os.read(r, 10) == b"rest"
+    finally:
+        os.close(r)
+    assert len(s) == 5 and s.nbytes == 6
+    assert s == memsafe.SecretStr("héllo")
+
+
+@pytest.mark.parametrize("size", [None, 3])
+def test_secretstr_from_fd_invalid_utf8(size: int | None, footprint: Footprint) -> None:
+    for _ in range(3):
+        r, _ = pipe_with(b"a\xffb\n")
+        try:
+            with pytest.raises(ValueError, match="offset 1") as e:
+                memsafe.SecretStr.from_fd(r, size=size)
+        finally:
+            os.close(r)
+        assert "\\xff" not in str(e.value)
+    footprint.assert_unchanged()
+
+
+def test_secretstr_from_fd_subclass() -> None:
+    class Token(memsafe.SecretStr):
+        pass
+
+    r, _ = pipe_with(b"tok\n")
+    try:
+        t = Token.from_fd(r, strip_newline=True)
+    finally:
+        os.close(r)
+    assert type(t) is Token and t == memsafe.SecretStr("tok")

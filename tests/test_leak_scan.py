@@ -85,6 +85,10 @@ try:
         secret = memsafe.SecretBytes.from_fd(int(arg))
     elif mode == "fd0":
         secret = memsafe.SecretBytes.from_fd(0)  # stdin, never through sys.stdin
+    elif mode == "fd0_line":  # printf 'key\n' | app
+        secret = memsafe.SecretBytes.from_fd(0, strip_newline=True)
+    elif mode == "fd0_str_crlf":  # a line ended by \r\n, read as text
+        secret = memsafe.SecretStr.from_fd(0, strip_newline=True)
     elif mode == "fd_size":
         fd, n = arg.split(":")
         secret = memsafe.SecretBytes.from_fd(int(fd), size=int(n))
@@ -291,14 +295,22 @@ class LeakChild:
             arg = {"fd": str(r), "fd_size": f"{r}:{n}", "fd_short": f"{r}:{n + 1}"}[
                 mode
             ]
-        elif mode in ("fd0", "getpass_stdin", "getpass_fd0") or mode.startswith(
-            "getpass_fd0_"
-        ):
+        elif mode in (
+            "fd0",
+            "fd0_line",
+            "fd0_str_crlf",
+            "getpass_stdin",
+            "getpass_fd0",
+        ) or mode.startswith("getpass_fd0_"):
             # The secret on a pipe as stdin: raw bytes for from_fd(0), a
             # line of text for getpass.
-            self.secret = os.urandom(n) if mode == "fd0" else text_secret(n)
+            raw = mode in ("fd0", "fd0_line")
+            self.secret = os.urandom(n) if raw else text_secret(n)
+            if mode == "fd0_line" and self.secret.endswith(b"\r"):
+                self.secret = self.secret[:-1] + b"k"  # "\r\n" would go too
             line = {
                 "fd0": self.secret,
+                "fd0_str_crlf": self.secret + b"\r\n",
                 "getpass_fd0_invalid": self.secret + b"\xff\n",
             }.get(mode, self.secret + b"\n")
             if mode.startswith("getpass_fd0_"):
@@ -389,7 +401,17 @@ class LeakChild:
 
 # The zero-copy ingestion paths (getpass through sys.stdin is not one: see
 # the module docstring and test_getpass_through_sys_stdin_...).
-MODES = ["random", "file", "fd", "fd_size", "fd0", "getpass_tty", "getpass_fd0"]
+MODES = [
+    "random",
+    "file",
+    "fd",
+    "fd_size",
+    "fd0",
+    "fd0_line",
+    "fd0_str_crlf",
+    "getpass_tty",
+    "getpass_fd0",
+]
 SIZES = [32, 300]
 
 # Secret bytes stay in vector registers after the code that handled them

@@ -649,7 +649,7 @@ def test_context_dropped_without_exit_wipes() -> None:
 def test_secret_types_share_one_method() -> None:
     for cls in (memsafe.MemSafe, memsafe.SecretBytes, memsafe.SecretStr):
         assert cls.plaintext is memsafe.Secret.plaintext
-        assert cls.plaintext.__text_signature__ == "(fn=None, /)"
+        assert cls.plaintext.__text_signature__ == "($self, fn=None, /)"
 
 
 # ---- leak scan: nothing left in the child's readable memory ----------------

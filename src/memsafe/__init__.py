@@ -10,7 +10,9 @@ inside explicit read or write windows::
     with key.read() as view:            # readable only inside the block
         digest = hashlib.sha256(view).digest()
 
-See README.md and docs/ for what is protected and what is not.
+What is protected, and what is not, is set out in the threat model of the
+documentation; ``python -m memsafe`` reports which protections are active on
+the machine it runs on (``python -m memsafe --help`` for its options).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from memsafe._memsafe import (
     LockError,
     LockWarning,
     MemSafe,
+    Plaintext,
     PlaintextWarning,
     Secret,
     SecretBytes,
@@ -49,6 +52,7 @@ __all__ = [
     "LockError",
     "LockWarning",
     "MemSafe",
+    "Plaintext",
     "PlaintextWarning",
     "Secret",
     "SecretBytes",
@@ -71,11 +75,20 @@ POLICY_ENV = "MEMSAFE_LOCK_POLICY"
 STORAGE_ENV = "MEMSAFE_STORAGE"
 SECRETMEM_ENV = "MEMSAFE_SECRETMEM"
 
-_SETTINGS: tuple[tuple[str, tuple[str, ...], Callable[[Any], None], str], ...] = (
-    (POLICY_ENV, ("strict", "warn", "off"), set_lock_policy, "strict"),
-    (STORAGE_ENV, ("guarded", "sealed"), set_default_storage, "guarded"),
-    (SECRETMEM_ENV, ("off", "prefer", "require"), set_secretmem, "off"),
-)
+_Setting = tuple[str, tuple[str, ...], Callable[[Any], None], str]
+
+
+def _settings() -> tuple[_Setting, ...]:
+    """(variable, choices, setter, default) of each MEMSAFE_* setting.
+
+    A function, not an annotated module global: that would show up as
+    __annotations__ in help(memsafe).
+    """
+    return (
+        (POLICY_ENV, ("strict", "warn", "off"), set_lock_policy, "strict"),
+        (STORAGE_ENV, ("guarded", "sealed"), set_default_storage, "guarded"),
+        (SECRETMEM_ENV, ("off", "prefer", "require"), set_secretmem, "off"),
+    )
 
 
 def _settings_from_environment() -> None:
@@ -83,7 +96,7 @@ def _settings_from_environment() -> None:
 
     An unknown value keeps the default and warns.
     """
-    for name, choices, apply, default in _SETTINGS:
+    for name, choices, apply, default in _settings():
         value = os.environ.get(name, "").strip().lower()
         if not value:
             continue

@@ -1,4 +1,4 @@
-"""Run the self-check: ``python -m memsafe [--json]``."""
+"""Run the self-check: ``python -m memsafe [--json] [--version] [--help]``."""
 
 import sys
 

@@ -131,6 +131,7 @@ class SecretBytes(_BytesPlaintext):
         *,
         max_size: int | None = 1048576,
         storage: Storage | None = None,
+        strip_newline: bool = False,
     ) -> Self: ...
     @classmethod
     def from_file(
@@ -140,6 +141,7 @@ class SecretBytes(_BytesPlaintext):
         *,
         max_size: int | None = 1048576,
         storage: Storage | None = None,
+        strip_newline: bool = False,
     ) -> Self: ...
     @classmethod
     def from_writer(
@@ -174,6 +176,16 @@ class SecretStr(Secret):
         fn: Callable[[memoryview], int | None],
         *,
         storage: Storage | None = None,
+    ) -> Self: ...
+    @classmethod
+    def from_fd(
+        cls,
+        fd: int,
+        size: int | None = None,
+        *,
+        max_size: int | None = 1048576,
+        storage: Storage | None = None,
+        strip_newline: bool = False,
     ) -> Self: ...
     def append(self, text: str | SecretStr, /) -> None: ...
     def reveal(self) -> str: ...

@@ -3,18 +3,21 @@
 Each check is made against the kernel's own view where the OS offers one
 (Linux ``/proc/self/smaps`` and ``/proc/self/maps``), not against the
 library's own flags.  The exit status is non-zero when a protection that this
-platform offers and memsafe uses is not active.
+platform offers and memsafe uses is not active; a missing protection's row
+says why (the limit, the call that failed) and what to do.
 """
 
 from __future__ import annotations
 
+import argparse
+import errno
 import json
 import os
 import platform
 import sys
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from memsafe import _kernel
 from memsafe._memsafe import (
@@ -31,6 +34,21 @@ OK = "ok"
 MISSING = "MISSING"
 INFO = "info"
 UNVERIFIED = "unverified"
+
+# Exit statuses of python -m memsafe (also in --help and docs/api.md).
+EXIT_OK = 0  # every protection this platform offers is active
+EXIT_MISSING = 1  # at least one is not: see the MISSING rows
+EXIT_USAGE = 2  # bad command line (argparse's own status)
+EXIT_PIPE = 141  # stdout closed early (`| head`): 128 + SIGPIPE, as a shell says
+
+LOCK_ADVICE = (
+    "raise the process's working-set quota (a job object may cap it; memsafe "
+    "already grows the working set before it fails) or lock fewer secrets"
+    if sys.platform == "win32"
+    else "raise RLIMIT_MEMLOCK (`ulimit -l`, LimitMEMLOCK= in a systemd unit, "
+    "'memlock' in /etc/security/limits.conf, `--ulimit memlock=-1` for a "
+    "container) or grant CAP_IPC_LOCK (Linux)"
+)
 
 
 @dataclass(frozen=True)
@@ -50,20 +68,47 @@ def _size(n: int) -> str:
     return f"{n // 1024} KiB" if n >= 1024 else f"{n} B"
 
 
-def _probe_secret(
+@dataclass
+class _Probe:
+    """A probe secret and, if its memory could not be locked, why."""
+
+    secret: MemSafe
+    lock_failure: str  # the LockWarning's text ("" when locked)
+
+
+def _probe(
     storage: Literal["guarded", "sealed"] = "guarded", data: bytes | None = None
-) -> MemSafe:
-    """A small secret created under 'warn' so a lock failure is observable."""
+) -> _Probe:
+    """A small secret created under 'warn' so a lock failure is observable;
+    the LockWarning's message (the call that failed, errno, the limit) is
+    kept to say why."""
     previous = get_lock_policy()
     set_lock_policy("warn")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LockWarning)
-            if data is None:
-                return MemSafe(32, storage=storage)
-            return MemSafe(data, storage=storage)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always", LockWarning)
+            secret = MemSafe(32 if data is None else data, storage=storage)
     finally:
         set_lock_policy(previous)
+    why = [str(w.message) for w in seen if issubclass(w.category, LockWarning)]
+    return _Probe(secret, why[0] if why else "")
+
+
+def _probe_secret(
+    storage: Literal["guarded", "sealed"] = "guarded", data: bytes | None = None
+) -> MemSafe:
+    """A small secret created under 'warn' (see _probe)."""
+    return _probe(storage, data).secret
+
+
+def _lock_reason(failure: str) -> str:
+    """Why memory is not locked and what to do, for a MISSING row."""
+    used = _kernel.status_field("VmLck") if _kernel.available() else None
+    return (
+        f"; {failure or 'the pages are not locked'}"
+        + (f"; VmLck {used} already in use" if used else "")
+        + f"; to fix: {LOCK_ADVICE}"
+    )
 
 
 def _flag_check(
@@ -78,7 +123,19 @@ def _flag_check(
     hit = next((f for f in wanted if f in flags), None)
     if hit is not None:
         return Check(name, OK, f"{how}: VmFlags '{hit}' on {where}{extra}")
-    return Check(name, MISSING, f"{how}: VmFlags of {where} lack '{flag}'{extra}")
+    hint = _FLAG_HINTS.get(flag, "")
+    return Check(name, MISSING, f"{how}: VmFlags of {where} lack '{flag}'{extra}{hint}")
+
+
+# What to do when the kernel did not apply a flag ('lo': the caller says).
+_FLAG_HINTS = {
+    "dd": "; to fix: a kernel with MADV_DONTDUMP (Linux 3.4+); meanwhile "
+    "memsafe.harden() turns core dumps off for the whole process",
+    "wf|dc": "; to fix: a kernel with MADV_WIPEONFORK (Linux 4.14+); meanwhile "
+    "do not fork while secrets exist",
+    "nh": "; to fix: a kernel that honours MADV_NOHUGEPAGE (Linux 2.6.38+ with "
+    "transparent huge pages), or transparent huge pages off",
+}
 
 
 def _window_check(secret: MemSafe, data: int) -> Check:
@@ -159,9 +216,10 @@ def _unusable(features: dict[str, object], error: OSError) -> list[Check]:
 
 def _linux_checks(features: dict[str, object]) -> list[Check]:
     try:
-        secret = _probe_secret("guarded")
+        probe = _probe("guarded")
     except OSError as e:
         return _unusable(features, e)
+    secret = probe.secret
     try:
         info = secret._region_info()
         mapping = _kernel.mapping_at(info["data"])
@@ -174,6 +232,7 @@ def _linux_checks(features: dict[str, object]) -> list[Check]:
             _window_check(secret, info["data"]),
             _guard_check(info),
             _flag_check("memory locking", flags, "lo", "mlock", limit),
+            # (completed below with the sealed engine's arenas)
             _flag_check("core-dump exclusion", flags, "dd", "MADV_DONTDUMP"),
             _flag_check(
                 "wipe on fork",
@@ -198,9 +257,40 @@ def _linux_checks(features: dict[str, object]) -> list[Check]:
             + ("gone from /proc/self/maps" if gone else "STILL MAPPED"),
         )
     )
-    checks.extend(_sealed_checks(features))
+    sealed, sealed_failure = _sealed_checks(features)
+    checks.extend(sealed)
     checks.extend(_secretmem_checks(features))
-    return checks
+    return _locking_summary(checks, probe.lock_failure, sealed_failure, limit)
+
+
+def _locking_summary(
+    checks: list[Check], guarded_failure: str, sealed_failure: str, limit: str
+) -> list[Check]:
+    """The "memory locking" row covers both engines: ok only when the
+    guarded data pages and the sealed arenas are locked, and otherwise
+    names the one that is not, the failed call and the fix."""
+    rows = {c.name: c for c in checks}
+    guarded = rows.get("memory locking")
+    sealed = rows.get("sealed: arenas locked")
+    if guarded is None:
+        return checks
+    failed = [
+        what
+        for what, row in (("guarded data pages", guarded), ("sealed arenas", sealed))
+        if row is not None and row.status == MISSING
+    ]
+    if not failed:
+        detail = "mlock: VmFlags 'lo' on the guarded data pages and the sealed arenas"
+        summary = Check("memory locking", OK, detail + limit)
+    else:
+        detail = f"{' and '.join(failed)} NOT locked (VmFlags lack 'lo')"
+        if guarded.status == MISSING:
+            detail += _lock_reason(guarded_failure)
+        else:
+            detail += "; the sealed engine's arenas and key need more locked memory "
+            detail += "than one guarded secret" + _lock_reason(sealed_failure)
+        summary = Check("memory locking", MISSING, detail)
+    return [summary if c is guarded else c for c in checks]
 
 
 def _read_mem(addr: int, size: int) -> bytes | None:
@@ -217,10 +307,12 @@ def _read_mem(addr: int, size: int) -> bytes | None:
         os.close(fd)
 
 
-def _sealed_checks(features: dict[str, object]) -> list[Check]:
-    """The sealed engine: ciphertext at rest, the split key, arena pages."""
+def _sealed_checks(features: dict[str, object]) -> tuple[list[Check], str]:
+    """The sealed engine: ciphertext at rest, the split key, arena pages;
+    and why its memory could not be locked ("" if it was)."""
     marker = b"memsafe self-check sealed probe!"
-    secret = _probe_secret("sealed", marker)
+    probe = _probe("sealed", marker)
+    secret = probe.secret
     try:
         info = secret._region_info()
         stats = _stats()
@@ -256,9 +348,17 @@ def _sealed_checks(features: dict[str, object]) -> list[Check]:
                 OK if key_ready else MISSING,
                 "key = left XOR H(right), two fenced locked no-dump regions"
                 if key_ready
-                else "the key halves are not in place (or not locked)",
+                else "the key halves are not in place (or not locked)"
+                + _lock_reason(probe.lock_failure),
             ),
-            _flag_check("sealed: arenas locked", flags, "lo", "mlock", "", where),
+            _flag_check(
+                "sealed: arenas locked",
+                flags,
+                "lo",
+                "mlock",
+                _lock_reason(probe.lock_failure) if "lo" not in flags else "",
+                where,
+            ),
             _flag_check(
                 "sealed: arenas excluded from dumps",
                 flags,
@@ -282,7 +382,7 @@ def _sealed_checks(features: dict[str, object]) -> list[Check]:
         ]
     finally:
         secret.close()
-    return checks
+    return checks, probe.lock_failure
 
 
 def _secretmem_checks(features: dict[str, object]) -> list[Check]:
@@ -337,9 +437,10 @@ def _secretmem_checks(features: dict[str, object]) -> list[Check]:
 
 def _other_checks(features: dict[str, object]) -> list[Check]:
     try:
-        secret = _probe_secret("guarded")
+        probe = _probe("guarded")
     except OSError as e:
         return _unusable(features, e)
+    secret = probe.secret
     try:
         locked = secret.locked
         checks = [
@@ -347,7 +448,11 @@ def _other_checks(features: dict[str, object]) -> list[Check]:
                 "memory locking",
                 OK if locked else MISSING,
                 f"{features['lock_mechanism']} "
-                + ("succeeded" if locked else "FAILED"),
+                + (
+                    "succeeded"
+                    if locked
+                    else "FAILED" + _lock_reason(probe.lock_failure)
+                ),
             ),
             Check(
                 "core-dump exclusion",
@@ -392,34 +497,119 @@ def _report(checks: list[Check]) -> dict[str, object]:
     }
 
 
-def _print_text(report: dict[str, object], checks: list[Check]) -> None:
+def _print_text(report: dict[str, object], checks: list[Check], out: TextIO) -> None:
     print(
         f"memsafe {report['memsafe']} self-check: {report['platform']}, "
-        f"{report['implementation']} {report['python']}"
+        f"{report['implementation']} {report['python']}",
+        file=out,
     )
     width = max(len(c.name) for c in checks)
     for c in checks:
-        print(f"  [{c.status:^10}] {c.name:<{width}}  {c.detail}")
+        print(f"  [{c.status:^10}] {c.name:<{width}}  {c.detail}", file=out)
     if report["ok"]:
-        print("result: every protection this platform offers is active")
+        print("result: every protection this platform offers is active", file=out)
     else:
-        print("result: some protections are NOT active (see MISSING above)")
+        print(
+            "result: some protections are NOT active (see MISSING above: each "
+            "row says why and what to do)",
+            file=out,
+        )
+
+
+def _version() -> str:
+    """memsafe.__version__, or the installed distribution's version."""
+    import memsafe
+
+    found = getattr(memsafe, "__version__", None)
+    if isinstance(found, str):
+        return found
+    from importlib.metadata import version
+
+    return version("memsafe")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m memsafe",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "memsafe self-check: create probe secrets (guarded; sealed too on\n"
+            "Linux) and check, against the kernel's own view where the OS has\n"
+            "one (Linux: /proc/self/smaps and /proc/self/maps), which protections\n"
+            "are really active here: no-access outside windows, guard pages,\n"
+            "memory locking, core-dump exclusion, wipe on fork, memfd_secret.\n"
+            "A protection that is missing is reported with the reason (the\n"
+            "limit, the call that failed) and what to do."
+        ),
+        epilog=(
+            "exit status:\n"
+            f"  {EXIT_OK}    every protection this platform offers is active\n"
+            f"  {EXIT_MISSING}    at least one is not (the MISSING rows say why)\n"
+            f"  {EXIT_USAGE}    bad command line\n"
+            f"  {EXIT_PIPE}  the output was closed early (e.g. `| head`)\n"
+            "\n"
+            "environment: MEMSAFE_LOCK_POLICY, MEMSAFE_STORAGE and MEMSAFE_SECRETMEM\n"
+            "apply as in any program using memsafe (MEMSAFE_SECRETMEM=prefer checks\n"
+            "memfd_secret pages)."
+        ),
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as JSON (the checks, features, versions, 'ok')",
+    )
+    p.add_argument(
+        "--version",
+        action="version",
+        version=f"memsafe {_version()}",
+        help="print memsafe's version and exit",
+    )
+    return p
+
+
+def _closed_pipe(err: OSError) -> bool:
+    """A write to a pipe whose reader has gone: EPIPE (BrokenPipeError) on
+    POSIX; Windows reports EINVAL for the same."""
+    return isinstance(err, BrokenPipeError) or (
+        sys.platform == "win32" and err.errno == errno.EINVAL
+    )
+
+
+def _stdout_gone() -> int:
+    """stdout was closed early (a pipe into `head`): end quietly.  As the
+    Python docs advise for SIGPIPE, point stdout at devnull so the flush at
+    exit does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m memsafe``; returns the exit status."""
-    args = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in args):
-        print("usage: python -m memsafe [--json]\n\n" + (__doc__ or ""))
-        return 0
-    unknown = [a for a in args if a != "--json"]
-    if unknown:
-        print(f"unknown argument: {unknown[0]} (try --help)", file=sys.stderr)
-        return 2
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error
+        try:
+            sys.stdout.flush()
+        except OSError as err:
+            if not _closed_pipe(err):
+                raise
+            return _stdout_gone()
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
     checks = run_checks()
     report = _report(checks)
-    if "--json" in args:
-        print(json.dumps(report, indent=2, sort_keys=True))
-    else:
-        _print_text(report, checks)
-    return 0 if report["ok"] else 1
+    try:
+        if args.json:
+            print(json.dumps(report, indent=2, sort_keys=True))
+        else:
+            _print_text(report, checks, sys.stdout)
+        sys.stdout.flush()
+    except OSError as err:
+        if not _closed_pipe(err):
+            raise
+        return _stdout_gone()
+    return EXIT_OK if report["ok"] else EXIT_MISSING
