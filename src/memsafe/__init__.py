@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from memsafe import _mp
 from memsafe._memsafe import (
     LockError,
     LockWarning,
@@ -99,6 +100,11 @@ def _settings_from_environment() -> None:
 
 
 _settings_from_environment()
+
+# Secrets given to multiprocessing (Process args, Pool, Queue, Connection,
+# ProcessPoolExecutor) cross through a pipe, never as pickle bytes: see
+# memsafe/_mp.py and docs/multiprocessing.md.
+_mp.install()
 
 
 class _AfterFork:
