@@ -166,3 +166,77 @@ def leak_sender(path: str, method: str, control: bool) -> None:
     a.send(None)
     p.join(TIMEOUT)
     sys.exit(p.exitcode)
+
+
+# ---- failures in the sender ------------------------------------------------
+
+
+def receive_all(conn: multiprocessing.connection.Connection) -> None:
+    """Describe every secret that arrives on conn until None."""
+    while True:
+        s = conn.recv()
+        if s is None:
+            return
+        conn.send(describe(s))
+
+
+def run_oversize(method: str) -> None:
+    """Secrets over the maximum sent through Connection.send, Pool.apply,
+    ProcessPoolExecutor.submit and Queue.put: print what each sender saw
+    and what the receiver got next (a small secret sent after the refused
+    one)."""
+    from memsafe import _mp
+
+    ctx = mp.get_context(method)
+    big = memsafe.SecretBytes(bytes(_mp.MAX_SIZE + 1))
+    small = memsafe.SecretBytes.random(16)
+    res: dict[str, Any] = {"small": describe(small)}
+    a, b = ctx.Pipe()
+    p = ctx.Process(target=receive_all, args=(b,))
+    p.start()
+    try:
+        a.send(big)
+        res["connection"] = "sent"
+    except ValueError as e:
+        res["connection"] = f"ValueError: {e}"
+    a.send(small)
+    res["connection_next"] = a.recv()
+    a.send(None)
+    p.join(TIMEOUT)
+    with ctx.Pool(1) as pool:
+        try:
+            pool.apply(describe, (big,))
+            res["pool"] = "sent"
+        except ValueError as e:
+            res["pool"] = f"ValueError: {e}"
+        res["pool_next"] = pool.apply(describe, (small,))
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx) as ex:
+        try:
+            ex.submit(describe, big).result(TIMEOUT)
+            res["executor"] = "sent"
+        except ValueError as e:
+            res["executor"] = f"ValueError: {e}"
+        res["executor_next"] = ex.submit(describe, small).result(TIMEOUT)
+    # Queue.put pickles later, in the queue's feeder thread: the error is
+    # reported there (on stderr) and the item dropped.
+    q = ctx.Queue()
+    q.put(big)
+    q.put(small)
+    res["queue_next"] = describe(q.get(timeout=TIMEOUT))
+    print(json.dumps(res))
+
+
+def secretmem_of(s: Any) -> list[Any]:
+    """describe() plus whether the secret sits in memfd_secret memory."""
+    return [*describe(s), s.secretmem]
+
+
+def run_secretmem(method: str, engine: str) -> None:
+    """A secret in memfd_secret memory, sent to a worker that prefers it."""
+    memsafe.set_secretmem("require")
+    os.environ["MEMSAFE_SECRETMEM"] = "require"
+    ctx = mp.get_context(method)
+    s = memsafe.SecretBytes.random(32, storage=engine)
+    with ctx.Pool(1) as pool:
+        got = pool.apply(secretmem_of, (s,))
+    print(json.dumps({"want": secretmem_of(s), "got": got}))

@@ -126,6 +126,36 @@ def test_every_api_delivers_a_secret_of_the_same_type_content_and_engine(
 
 
 @pytest.mark.storage("any")
+@pytest.mark.parametrize("method", METHODS)
+def test_over_the_maximum_raises_in_the_sender_through_every_api(
+    method: str,
+) -> None:
+    """Connection.send raises at once; Pool.apply and
+    ProcessPoolExecutor.submit raise from the sender's result; Queue.put
+    pickles in its feeder thread, which prints the error and drops the
+    item.  The next secret sent arrives whole (nothing partial went first)."""
+    res = json.loads(
+        ok(child(f"import _mp_workers; _mp_workers.run_oversize({method!r})"))
+    )
+    for api in ("connection", "pool", "executor"):
+        assert res[api].startswith("ValueError: cannot send"), (api, res[api])
+        assert "at most 1048576 bytes" in res[api]
+        assert res[api + "_next"] == res["small"], api
+
+
+@pytest.mark.skipif(
+    not memsafe._memsafe._features()["secretmem_offered"],
+    reason="this kernel does not offer memfd_secret",
+)
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_secretmem_secret_arrives_in_secretmem(method: str, storage: str) -> None:
+    code = f"import _mp_workers; _mp_workers.run_secretmem({method!r}, {storage!r})"
+    res = json.loads(ok(child(code)))
+    assert res["want"][-1] is True
+    assert res["got"] == res["want"]
+
+
+@pytest.mark.storage("any")
 def test_fork_process_args_follow_the_fork_policy() -> None:
     """Under fork, Process(args=...) is not pickled: the child inherits the
     object, so the fork policy decides (default: the child holds no
