@@ -86,6 +86,28 @@ def fds() -> set[str]:
     return last
 
 
+def _settings_model() -> Any:
+    """A pydantic v2 model that holds a secret, or None without pydantic v2."""
+    try:
+        import pydantic
+    except ImportError:  # pragma: no cover - pydantic is optional
+        return None
+    if int(pydantic.VERSION.split(".")[0]) < 2:  # pragma: no cover
+        return None
+
+    class Settings(pydantic.BaseModel):
+        """A model with a secret field (module level: pickled by name)."""
+
+        api_key: memsafe.SecretStr
+        name: str
+
+    Settings.__qualname__ = "Settings"
+    return Settings
+
+
+Settings = _settings_model()
+
+
 @pytest.fixture
 def forking() -> Iterator[Any]:
     """multiprocessing's ForkingPickler, with the resource sharer's
@@ -214,6 +236,22 @@ def test_plain_pickle_and_copyreg_stay_refused(kind: str, forking: Any) -> None:
         Copyreg(io.BytesIO()).dump(s)
     c = copy.deepcopy(s)  # copies stay secure copies
     assert c == s and c is not s
+
+
+def test_pydantic_model_with_a_secret_crosses_without_plaintext(
+    forking: Any,
+) -> None:
+    if Settings is None:
+        pytest.skip("needs pydantic")
+    text = os.urandom(16).hex()
+    m = Settings(api_key=text, name="svc")
+    with pytest.raises(TypeError, match="pickle"):
+        pickle.dumps(m)
+    stream = bytes(forking.dumps(m))
+    assert text.encode() not in stream
+    back = forking.loads(stream)
+    assert back.api_key == text and back.name == "svc"
+    assert back.api_key.storage == m.api_key.storage
 
 
 @pytest.mark.storage("any")
