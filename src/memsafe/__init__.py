@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from memsafe import _mp
 from memsafe._memsafe import (
     LockError,
     LockWarning,
@@ -112,6 +113,11 @@ def _settings_from_environment() -> None:
 
 
 _settings_from_environment()
+
+# Secrets given to multiprocessing (Process args, Pool, Queue, Connection,
+# ProcessPoolExecutor) cross through a pipe, never as pickle bytes: see
+# memsafe/_mp.py and docs/multiprocessing.md.
+_mp.install()
 
 
 class _AfterFork:
