@@ -113,6 +113,32 @@ static PyObject *mod_set_secretmem(PyObject *Py_UNUSED(m), PyObject *arg)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(set_fork_policy_doc,
+"set_fork_policy(policy, /)\n--\n\n"
+"What a fork child gets of the secrets made from now on (fork=None): "
+"'wipe' (the default: nothing; using one there raises ValueError) or "
+"'inherit' (its own copy, adopted before any Python code runs in the "
+"child: locked again, no-dump, guard-fenced, no-access outside windows, "
+"sealed ones re-sealed under the child's own key, memfd_secret pages "
+"copied).  MEMSAFE_FORK sets it at import.");
+
+static PyObject *mod_set_fork_policy(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    if (ms_config_set_fork(arg) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(get_fork_policy_doc,
+"get_fork_policy()\n--\n\nThe default fork policy: 'wipe' or 'inherit'.");
+
+static PyObject *mod_get_fork_policy(PyObject *Py_UNUSED(m),
+                                     PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(ms_config_fork_name(ms_config_fork()));
+}
+
 PyDoc_STRVAR(get_secretmem_doc,
 "get_secretmem()\n--\n\nThe memfd_secret mode: 'off', 'prefer' or "
 "'require'.");
@@ -288,6 +314,10 @@ static PyMethodDef module_methods[] = {
      set_secretmem_doc},
     {"get_secretmem", (PyCFunction)mod_get_secretmem, METH_NOARGS,
      get_secretmem_doc},
+    {"set_fork_policy", (PyCFunction)mod_set_fork_policy, METH_O,
+     set_fork_policy_doc},
+    {"get_fork_policy", (PyCFunction)mod_get_fork_policy, METH_NOARGS,
+     get_fork_policy_doc},
     {"purge", (PyCFunction)mod_purge, METH_NOARGS, purge_doc},
     {"purge_on_signals", (PyCFunction)mod_purge_on_signals, METH_NOARGS,
      purge_on_signals_doc},

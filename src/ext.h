@@ -35,6 +35,7 @@ typedef struct {
     ms_store store;
     Py_ssize_t nchars;     /* SecretStr: number of code points */
     PyObject *weakreflist;
+    int fork;              /* fork= asked: -1 the default, 0 wipe, 1 inherit */
 } SecretObject;
 
 typedef enum {

@@ -39,6 +39,7 @@ static ms_allocopts scratch_opts(void)
     if (o.lock != MS_LOCK_REQUIRED) {
         o.lock = MS_LOCK_TRY;
     }
+    o.inherit = 0; /* scratch memory never outlives the call */
     return o;
 }
 

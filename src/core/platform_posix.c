@@ -318,11 +318,18 @@ static void sentinel_arm(void)
     (void)munmap(p, len);
 }
 
+/* 1 on the thread that runs the child hooks, while it does: what they
+ * call must not wait for the fork to be handled (it is being handled), and
+ * sees the parent's generation until the hooks are done. */
+static _Thread_local int in_child_work;
+
 static void child_work(void)
 {
+    in_child_work = 1;
     if (hook_child != NULL) {
         hook_child();
     }
+    in_child_work = 0;
     (void)ms_atomic_add(&fork_generation, 1);
 }
 
@@ -383,8 +390,16 @@ void ms_os_set_fork_hooks(ms_fork_hook prepare, ms_fork_hook parent,
     hook_child = child;
 }
 
+unsigned long ms_os_fork_generation_raw(void)
+{
+    return (unsigned long)ms_atomic_load(&fork_generation);
+}
+
 unsigned long ms_os_fork_generation(void)
 {
+    if (in_child_work) {
+        return ms_os_fork_generation_raw();
+    }
     if (fork_seen()) {
         handle_fork();
     }
@@ -416,6 +431,9 @@ static _Thread_local unsigned long tid_generation;
 
 long ms_os_thread_id(void)
 {
+    if (in_child_work) {
+        return ms_os_thread_id_raw(); /* a fork hook: the child's one thread */
+    }
     unsigned long gen = ms_os_fork_generation();
     if (tid_cached == 0 || tid_generation != gen) {
         tid_cached = ms_os_thread_id_raw();
@@ -583,6 +601,60 @@ int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err)
 #else
     (void)addr;
     (void)len;
+    return fail(err, "memfd_secret", ENOSYS);
+#endif
+}
+
+static int prot_flags(ms_prot prot);
+
+int ms_os_secretmem_unshare(void *addr, size_t len, ms_prot prot,
+                            ms_oserr *err)
+{
+#if defined(__linux__) && defined(__NR_memfd_secret)
+    long fd = FAULT("memfd_secret", -1L,
+                    syscall(__NR_memfd_secret, (unsigned long)O_CLOEXEC));
+    if (fd < 0) {
+        return fail(err, "memfd_secret", errno);
+    }
+    int code = 0;
+    const char *op = NULL;
+    void *tmp = MAP_FAILED;
+    if (FAULT("ftruncate", -1, ftruncate((int)fd, (off_t)len)) != 0) {
+        code = errno;
+        op = "ftruncate(memfd_secret)";
+    } else if ((tmp = FAULT("mmap(memfd_secret)", MAP_FAILED,
+                            mmap(NULL, len, PROT_READ | PROT_WRITE,
+                                 MAP_SHARED, (int)fd, 0))) == MAP_FAILED) {
+        code = errno;
+        op = "mmap(memfd_secret)";
+    } else if (FAULT("mprotect", -1,
+                     mprotect(addr, len, PROT_READ)) != 0) {
+        code = errno;
+        op = "mprotect";
+    } else {
+        memcpy(tmp, addr, len);
+        if (FAULT("mmap(memfd_secret)", MAP_FAILED,
+                  mmap(addr, len, prot_flags(prot), MAP_SHARED | MAP_FIXED,
+                       (int)fd, 0)) == MAP_FAILED) {
+            code = errno;
+            op = "mmap(memfd_secret)";
+        }
+    }
+    if (tmp != MAP_FAILED) {
+        explicit_bzero(tmp, len);
+        (void)munmap(tmp, len);
+    }
+    close((int)fd);
+    if (op != NULL) {
+        ms_oserr ignored;
+        (void)ms_os_reserve_at(addr, len, &ignored); /* fail closed */
+        return fail(err, op, code);
+    }
+    return 0;
+#else
+    (void)addr;
+    (void)len;
+    (void)prot;
     return fail(err, "memfd_secret", ENOSYS);
 #endif
 }
@@ -762,6 +834,9 @@ int ms_os_harden(void *addr, size_t len, int flags, int *dontfork,
     if (!(flags & MS_HARDEN_SHARED) &&
         refuse_huge_pages(addr, len, err) != 0) {
         return -1;
+    }
+    if (flags & MS_HARDEN_INHERIT) {
+        return 0; /* the child adopts the pages (store.h) */
     }
     return keep_from_fork_children(addr, len, flags, dontfork, err);
 }

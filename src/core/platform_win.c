@@ -347,6 +347,11 @@ unsigned long ms_os_fork_generation(void)
     return 0;
 }
 
+unsigned long ms_os_fork_generation_raw(void)
+{
+    return 0;
+}
+
 const char *ms_os_fork_detection(void)
 {
     return "none (no fork on Windows)";
@@ -527,6 +532,15 @@ int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err)
 {
     (void)addr;
     (void)len;
+    return fail_crt(err, "memfd_secret", ENOSYS);
+}
+
+int ms_os_secretmem_unshare(void *addr, size_t len, ms_prot prot,
+                            ms_oserr *err)
+{
+    (void)addr;
+    (void)len;
+    (void)prot;
     return fail_crt(err, "memfd_secret", ENOSYS);
 }
 
