@@ -35,6 +35,7 @@
 
 #include <string.h>
 
+#include "core/scrub.h"
 #include "errors.h"
 #include "frames.h"
 #include "secret.h"
@@ -455,6 +456,9 @@ static int settle(PyObject *obj, Py_ssize_t own, const with_target *w,
 #endif
     if (all_explained(obj, own, &t)) {
         wipe_plaintext(obj);
+        /* What the consumer's C code left in vector registers and dead
+         * stack below this frame (a wchar_t conversion, a hash). */
+        ms_scrub();
         return 0;
     }
     return warn_kept(obj, t.unproven);

@@ -336,3 +336,85 @@ def test_with_target_found_on_this_python() -> None:
     with Probe():
         pass
     assert Probe.got == (frames.POP, None)
+
+
+# ---- 3.10/3.11: the wchar_t copy PyUnicode_AsUnicodeAndSize caches ---------
+
+needs_wstr = pytest.mark.skipif(
+    sys.version_info >= (3, 12), reason="str has no cached wchar_t copy on 3.12+"
+)
+
+AS_UNICODE = """
+import ctypes
+as_unicode = ctypes.pythonapi.PyUnicode_AsUnicodeAndSize
+as_unicode.restype = ctypes.c_void_p
+as_unicode.argtypes = [ctypes.py_object, ctypes.c_void_p]
+"""
+
+
+def ucs4(secret: bytes) -> bytes:
+    return secret.decode().encode(
+        "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
+    )
+
+
+@needs_wstr
+@helpers.linux_only
+@helpers.not_sanitized
+def test_wstr_copy_is_wiped(tmp_path: Any) -> None:
+    """A consumer that asks for the str's wchar_t form (ctypes' c_wchar_p,
+    C extensions using PyUnicode_AsUnicode) leaves a UCS-4 copy cached on
+    the str; plaintext() wipes it with the text."""
+    from integration import _leak
+
+    res = _leak.scan_after(
+        AS_UNICODE
+        + """
+def consumer(t):
+    assert as_unicode(t, None)
+password.plaintext(consumer)
+with password.plaintext() as t:
+    assert as_unicode(t, None)
+""",
+        tmp_path,
+        encode=ucs4,
+    )
+    _leak.no_copy(res)
+
+
+@needs_wstr
+@helpers.linux_only
+@helpers.not_sanitized
+def test_wstr_copy_positive_control(tmp_path: Any) -> None:
+    """The same consumer on a str memsafe does not wipe (reveal()), then
+    freed: the scan finds the UCS-4 copy it left."""
+    from integration import _leak
+
+    res = _leak.scan_after(
+        AS_UNICODE
+        + """
+t = password.reveal()
+assert as_unicode(t, None)
+del t
+""",
+        tmp_path,
+        encode=ucs4,
+    )
+    _leak.copy_found(res)
+
+
+@needs_wstr
+def test_wstr_wiped_in_place() -> None:
+    """The cached copy itself reads as zeros after the block (read back
+    through the same API, which returns the cached pointer)."""
+    import ctypes
+
+    as_unicode = ctypes.pythonapi.PyUnicode_AsUnicodeAndSize
+    as_unicode.restype = ctypes.c_void_p
+    as_unicode.argtypes = [ctypes.py_object, ctypes.c_void_p]
+    s = memsafe.SecretStr(TEXT)
+    with s.plaintext() as t:
+        p = as_unicode(t, None)
+        assert ctypes.wstring_at(p, len(TEXT)) == TEXT
+    assert as_unicode(t, None) == p  # still the cached copy
+    assert ctypes.wstring_at(p, len(TEXT)) == "\0" * len(TEXT)

@@ -41,11 +41,14 @@ def scan_after(
     code: str,
     tmp_path: pathlib.Path,
     prepare: Callable[[bytes, pathlib.Path], None] | None = None,
+    encode: Callable[[bytes], bytes] | None = None,
 ) -> Any:
     """Run code in the child (after key and password exist), then scan it.
 
     prepare(secret, workdir) runs in the test process first, for files the
-    snippet needs that are derived from the secret."""
+    snippet needs that are derived from the secret.  encode(secret), if
+    given, is what the scan looks for instead of the secret itself (e.g.
+    its UCS-4 form)."""
     if not helpers.LINUX or helpers.SANITIZED:
         pytest.skip("leak scans need Linux /proc and an unsanitized build")
     import test_leak_scan as ls
@@ -80,7 +83,8 @@ def scan_after(
                 err = proc.communicate(timeout=TIMEOUT)[1].decode()
                 pytest.fail(f"snippet failed:\n{err}")
             buf += chunk
-        res = ls.scan(int(buf.split()[0]), [secret])
+        needle = encode(secret) if encode is not None else secret
+        res = ls.scan(int(buf.split()[0]), [needle])
         os.close(go_w)
         go_w = -1
         assert proc.wait(TIMEOUT) == 0
