@@ -51,6 +51,13 @@ def _plaintext_warnings_are_errors() -> Iterator[None]:
         yield
 
 
+def check(ok: bool) -> None:
+    """assert, as a call: pytest's assertion rewriting on 3.10 can turn a
+    with-target asserted on into a cell, which plaintext() (rightly)
+    refuses to account for."""
+    assert ok
+
+
 def zeros(obj: bytes | str) -> bytes | str:
     return bytes(len(obj)) if isinstance(obj, bytes) else "\0" * len(obj)
 
@@ -228,10 +235,10 @@ def _run_contexts(k: memsafe.SecretBytes) -> dict[str, bytes]:
     def nested() -> None:
         with k.plaintext() as a, k.plaintext() as b:
             with k.plaintext() as c:
-                assert a == b == c == SECRET
-                assert a is not b and b is not c
+                check(a == b == c == SECRET)  # an assert here would make
+                check(a is not b and b is not c)  # a cell of them on 3.10
             got["nested-inner"] = c
-            assert a == SECRET
+            check(a == SECRET)
         got["nested-a"], got["nested-b"] = a, b
 
     def generator() -> Iterator[int]:
@@ -649,9 +656,10 @@ def test_context_object_hides_everything() -> None:
         with pytest.raises(TypeError):
             dump(ctx)
     with ctx as b:
-        assert SECRET.decode() not in repr(ctx)
-        assert "open" in repr(ctx) and "SecretBytes" in repr(ctx)
-        assert b == SECRET
+        shown = repr(ctx)
+        check(b == SECRET)
+    assert SECRET.decode() not in shown
+    assert "open" in shown and "SecretBytes" in shown
     assert "done" in repr(ctx)
     with pytest.raises(RuntimeError, match="only once"):
         ctx.__enter__()

@@ -316,7 +316,6 @@ def test_with_form_entered_by_hand_names_nothing() -> None:
     assert b == SECRET
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="3.11+ frame API")
 def test_with_target_found_on_this_python() -> None:
     import memsafe._frames as frames
 
