@@ -457,6 +457,17 @@ static void window_dealloc(WindowObject *w)
     PyObject_Free(w);
 }
 
+/* memoryview's hash asks its exporter: the message is about both. */
+static Py_hash_t window_hash(WindowObject *Py_UNUSED(w))
+{
+    PyErr_SetString(PyExc_TypeError,
+                    "unhashable: a memsafe window and the memoryview it gives "
+                    "cannot be hashed (a cached hash of the secret would "
+                    "outlive the window); hash the view's content inside the "
+                    "window with hashlib or hmac instead");
+    return -1;
+}
+
 static PyObject *window_repr(WindowObject *w)
 {
     static const char *const states[] = {"new", "open", "closed"};
@@ -498,7 +509,7 @@ PyTypeObject ms_WindowType = {
     .tp_basicsize = sizeof(WindowObject),
     .tp_dealloc = (destructor)window_dealloc,
     .tp_repr = (reprfunc)window_repr,
-    .tp_hash = PyObject_HashNotImplemented,
+    .tp_hash = (hashfunc)window_hash,
     .tp_as_buffer = &window_as_buffer,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "A read or write window on a secret: use it in a with "
