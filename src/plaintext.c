@@ -446,14 +446,12 @@ static int settle(PyObject *obj, Py_ssize_t own, const with_target *w,
         PyErr_Clear();
         t.unproven = 1;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    /* getattr(o, t) on 3.10/3.11: the type attribute cache keeps the name
-     * (a strong reference) until another lookup evicts it.  Only on this
-     * path, which would otherwise leave the object intact. */
+    /* getattr(o, t): the type attribute cache may keep the name (a strong
+     * reference on 3.10/3.11 and 3.13) until another lookup evicts it.
+     * Cleared only on this path, which would otherwise leave it intact. */
     if (PyUnicode_Check(obj) && !t.unproven && !all_explained(obj, own, &t)) {
         PyType_ClearCache();
     }
-#endif
     if (all_explained(obj, own, &t)) {
         wipe_plaintext(obj);
         /* What the consumer's C code left in vector registers and dead
