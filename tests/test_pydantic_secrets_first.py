@@ -277,3 +277,22 @@ def test_public_module() -> None:
     assert issubclass(mp.SecretsDirSource, SecretsSettingsSource)
     with pytest.raises(AttributeError):
         mp.NoSuchName  # noqa: B018
+
+
+def test_settings_mix_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """class Settings(BaseSettings, SecretModel): an environment value that
+    breaks a constraint is masked too."""
+    pytest.importorskip("pydantic_settings")
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class Settings(BaseSettings, mp.SecretModel):
+        model_config = SettingsConfigDict(env_prefix="MEMSAFE_T17_")
+        token: Annotated[memsafe.SecretStr, Field(min_length=20)]
+
+    monkeypatch.setenv("MEMSAFE_T17_TOKEN", SECRET)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert SECRET not in errors_text(info.value)
+    assert info.value.errors()[0]["input"] == mp.MASK
+    monkeypatch.setenv("MEMSAFE_T17_TOKEN", "t" * 20)
+    assert Settings().token.reveal() == "t" * 20
