@@ -740,18 +740,39 @@ PyObject *ms_secret_reduce(PyObject *s, PyObject *Py_UNUSED(unused))
 
 /* ---- copies ----------------------------------------------------------- */
 
-PyObject *ms_secret_copy(SecretObject *s, PyObject *Py_UNUSED(unused))
+/* A copy of the same type; a Python subclass's attributes (__dict__ and
+ * __slots__) are copied too, deep-copied for deepcopy (memsafe._copying). */
+static PyObject *copy_of(SecretObject *s, PyObject *memo)
 {
     SecretObject *c = ms_secret_alloc(Py_TYPE(s), s->store.engine);
     if (c == NULL) {
         return NULL;
     }
-    return finish_new(c, fill_copy(c, (PyObject *)s, 0));
+    PyObject *out = finish_new(c, fill_copy(c, (PyObject *)s, 0));
+    if (out == NULL || !(Py_TYPE(s)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        return out;
+    }
+    PyObject *mod = PyImport_ImportModule("memsafe._copying");
+    PyObject *r = mod == NULL ? NULL
+                              : PyObject_CallMethod(mod, "copy_state", "OOO",
+                                                    (PyObject *)s, out, memo);
+    Py_XDECREF(mod);
+    if (r == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return out;
 }
 
-PyObject *ms_secret_deepcopy(SecretObject *s, PyObject *Py_UNUSED(memo))
+PyObject *ms_secret_copy(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
-    return ms_secret_copy(s, NULL);
+    return copy_of(s, Py_None);
+}
+
+PyObject *ms_secret_deepcopy(SecretObject *s, PyObject *memo)
+{
+    return copy_of(s, memo);
 }
 
 /* ---- the secret exports no buffer ------------------------------------- */
