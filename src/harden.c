@@ -155,13 +155,22 @@ const char ms_py_harden_doc[] =
     "still open it.\n"
     "- `no_crash_dialog`: Windows, SetErrorMode(SEM_NOGPFAULTERRORBOX).\n"
     "- `wer_no_heap`: Windows, WerSetFlags(WER_FAULT_REPORTING_FLAG_NOHEAP)."
+    "\n"
+    "- `remote_debug_veto`: Python 3.14+, an audit hook that refuses remote "
+    "debugger scripts (sys.remote_exec, pdb -p; PEP 768) from anyone, root "
+    "included.  Root can still write this process's memory."
     "\n\n"
     "The report also has 'debugger_attached': False, the tracer's pid "
     "(Linux), True (a debugger is attached, the OS does not say which), or a "
-    "str when it could not be told (truthy: treat as attached).\n\n"
-    "Idempotent: every call applies the measures again and reports the "
-    "state; calling it twice returns the same report.  Irreversible for the "
-    "life of the process.";
+    "str when it could not be told (truthy: treat as attached); 'already': "
+    "for each measure, whether it was in effect before this call as the OS "
+    "reports it (True, False, or a str starting with 'unknown'); and "
+    "'applied_now': the measures this call put in place that were not known "
+    "to be in effect before (after a first call: empty, unless something "
+    "undid a measure).\n\n"
+    "Every call applies the measures again, so the measures' values are the "
+    "same on every call; 'already' and 'applied_now' say what had changed "
+    "in between.  Irreversible for the life of the process.";
 
 static int put(PyObject *dict, const char *key, PyObject *value)
 {
