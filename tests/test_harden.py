@@ -228,7 +228,8 @@ if sys.platform.startswith("linux"):
         libc.prctl(0x59616D61, ctypes.c_ulong(-1), 0, 0, 0)
 secret = memsafe.SecretBytes.from_fd(0, size=int(sys.argv[1]))
 info = secret._region_info()
-print(json.dumps({"pid": os.getpid(), "addr": info["secret"]}), flush=True)
+print(json.dumps({"pid": os.getpid(), "addr": info.get("secret", 0),
+                  "secretmem": info["secretmem"]}), flush=True)
 for line in sys.stdin:
     cmd = line.split()
     out = {}
@@ -361,10 +362,11 @@ class Target:
         drop: tuple[int, ...] = (CAP_SYS_PTRACE,),
         cwd: Path | None = None,
         core_unlimited: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.secret = os.urandom(SECRET_LEN)
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        env = child_env({"YAMA_SCOPE": str(yama_scope())})
+        env = child_env({"YAMA_SCOPE": str(yama_scope()), **(env or {})})
         env.pop("MEMSAFE_FAULT", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", TARGET, str(SECRET_LEN)],
@@ -383,6 +385,7 @@ class Target:
         hello = self.reply("the secret's address")
         self.pid: int = hello["pid"]
         self.addr: int = hello["addr"]
+        self.secretmem: bool = hello["secretmem"]
 
     def reply(self, what: str) -> dict[str, Any]:
         try:
@@ -911,27 +914,44 @@ def remote_exec(
     return result, (out.read_text() if out.exists() else None)
 
 
+SECRET_HELD = {
+    # how the target holds its secret: its environment
+    "guarded": {"MEMSAFE_STORAGE": "guarded"},
+    "sealed": {"MEMSAFE_STORAGE": "sealed"},
+    "guarded+memfd_secret": {
+        "MEMSAFE_STORAGE": "guarded",
+        "MEMSAFE_SECRETMEM": "require",
+    },
+}
+
+
 @linux_only
 @needs_remote_exec
+@pytest.mark.parametrize("held", list(SECRET_HELD))
 @pytest.mark.parametrize("who", ["same-uid", "root"])
 def test_remote_exec_reads_the_secret_before_harden_not_after(
-    who: str, tmp_path: Path
+    who: str, held: str, tmp_path: Path
 ) -> None:
     """A real sys.remote_exec from another process runs a script in the
     target that writes secret.reveal() to a file: before harden() it does
-    (positive control), after it the target refuses the script (the audit
-    hook's PermissionError is reported on its stderr) and no file appears.
-    same-uid: no CAP_SYS_PTRACE in either process; harden()'s not_dumpable
-    refuses the injector first, and once something makes the process
-    dumpable again the veto still refuses the script.  root: CAP_SYS_PTRACE
-    writes the request (not_dumpable does not stop it); the veto does."""
+    (positive control: whatever the storage, memfd_secret included, since
+    the script runs inside the process), after it the target refuses the
+    script (the audit hook's PermissionError is reported on its stderr) and
+    no file appears.  same-uid: no CAP_SYS_PTRACE in either process;
+    harden()'s not_dumpable refuses the injector first, and once something
+    makes the process dumpable again the veto still refuses the script.
+    root: CAP_SYS_PTRACE writes the request (not_dumpable does not stop
+    it); the veto does."""
     if who == "root" and os.geteuid() != 0:
         pytest.skip("needs root to show what root can do")
     if who == "same-uid":
         needs_ptrace_reachable()
+    if "memfd_secret" in held and not memsafe._memsafe._features()["secretmem_offered"]:
+        pytest.skip("this kernel does not offer memfd_secret")
     drop = (CAP_SYS_PTRACE,) if who == "same-uid" else ()
-    t = Target()
+    t = Target(env=SECRET_HELD[held])
     try:
+        assert t.secretmem == ("memfd_secret" in held)
         sent, got = remote_exec(t, tmp_path, drop=drop)
         assert sent.get("sent") is True, sent
         assert got == t.secret.hex(), (
