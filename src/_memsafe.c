@@ -244,7 +244,7 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
     long long soft, hard;
     ms_os_lock_limit(&soft, &hard);
     return Py_BuildValue(
-        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i,s:i,s:s}",
+        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i,s:i,s:s,s:O}",
         "os_family", f->os_family, "page_size",
         (Py_ssize_t)ms_os_page_size(), "dump_exclusion",
         f->dump_exclusion ? Py_True : Py_False, "dump_mechanism",
@@ -256,7 +256,8 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
         "lock_mechanism", f->lock_mechanism, "lock_limit_soft", soft,
         "lock_limit_hard", hard, "canary_len", MS_CANARY_LEN,
         "fault_injection", FAULT_INJECTION_BUILT, "fork_detection",
-        ms_os_fork_detection());
+        ms_os_fork_detection(), "remote_debug_veto",
+        ms_harden_remote_debug_veto() ? Py_True : Py_False);
 }
 
 PyDoc_STRVAR(purge_at_doc,

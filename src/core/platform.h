@@ -196,13 +196,19 @@ void ms_mutex_yield(void);
  * "not applied" with the reason.  A measure counts as applied only when the
  * call succeeded and, where the OS can say, reading the state back shows it
  * in place.  Calling ms_os_harden_process again re-applies everything and is
- * harmless. */
+ * harmless; before applying a measure it reads the OS's state (already), so
+ * that a caller can tell a measure that was still in effect from one that
+ * something had undone and this call put back. */
 
 #define MS_HARDEN_WHY_MAX 256
 
 typedef struct {
     int applied;                 /* 1: in place; 0: not (why says why) */
     char why[MS_HARDEN_WHY_MAX]; /* "" when applied */
+    int already;                 /* before this call, as the OS says: 1 in
+                                    effect, 0 not (or not on this OS), -1
+                                    could not tell (before says why) */
+    char before[MS_HARDEN_WHY_MAX]; /* "" unless already == -1 */
 } ms_harden_measure;
 
 typedef struct {

@@ -1037,6 +1037,10 @@ void ms_mutex_yield(void)
  *   and the limit cannot be raised again without privilege.
  * Debugger: Linux TracerPid in /proc/self/status; macOS P_TRACED from
  *   sysctl(KERN_PROC_PID).  Other POSIX systems: reported as unknown.
+ * Before applying a measure its state is read from the kernel (already):
+ *   PR_GET_DUMPABLE, getrlimit(RLIMIT_CORE).  macOS has no call that reads
+ *   PT_DENY_ATTACH back; the flag cannot be cleared, so it counts as in
+ *   effect once a call of ours succeeded, and as unknown before that.
  */
 #include <stdlib.h>
 #if defined(__linux__)
@@ -1071,9 +1075,35 @@ static void measure_failed(ms_harden_measure *m, const char *op, int code)
                    text, code);
 }
 
+/* The state before this call could not be read: "unknown: OP failed: ..." */
+static void before_failed(ms_harden_measure *m, const char *op, int code)
+{
+    char text[128];
+    ms_oserr e = {code, 0, op};
+    ms_os_describe(&e, text, sizeof(text));
+    m->already = -1;
+    (void)snprintf(m->before, sizeof(m->before),
+                   "unknown: %s failed: %s (errno %d)", op, text, code);
+}
+
+#if defined(__linux__)
+/* already: whether the process was non-dumpable before this call. */
+static void dumpable_before(ms_harden_measure *m)
+{
+    int was = FAULT("prctl(PR_GET_DUMPABLE)", -1,
+                    prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL));
+    if (was < 0) {
+        before_failed(m, "prctl(PR_GET_DUMPABLE)", errno);
+        return;
+    }
+    m->already = was == 0;
+}
+#endif
+
 static int harden_dumpable(ms_harden_measure *m)
 {
 #if defined(__linux__)
+    dumpable_before(m);
     if (FAULT("prctl(PR_SET_DUMPABLE)", -1,
               prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL)) != 0) {
         measure_failed(m, "prctl(PR_SET_DUMPABLE, 0)", errno);
@@ -1106,9 +1136,22 @@ static int harden_dumpable(ms_harden_measure *m)
 #endif
 }
 
+/* already: whether RLIMIT_CORE was 0 (soft and hard) before this call. */
+static void core_limit_before(ms_harden_measure *m)
+{
+    struct rlimit rl;
+    if (FAULT("getrlimit(RLIMIT_CORE)", -1, getrlimit(RLIMIT_CORE, &rl)) !=
+        0) {
+        before_failed(m, "getrlimit(RLIMIT_CORE)", errno);
+        return;
+    }
+    m->already = rl.rlim_cur == 0 && rl.rlim_max == 0;
+}
+
 static int harden_core_limit(ms_harden_measure *m)
 {
     struct rlimit rl;
+    core_limit_before(m);
     rl.rlim_cur = 0;
     rl.rlim_max = 0;
     if (FAULT("setrlimit(RLIMIT_CORE)", -1, setrlimit(RLIMIT_CORE, &rl)) !=
@@ -1130,10 +1173,24 @@ static int harden_core_limit(ms_harden_measure *m)
     return 0;
 }
 
+#if defined(__APPLE__)
+/* 1 once ptrace(PT_DENY_ATTACH) succeeded in this process: the flag cannot
+ * be cleared, and no call reads it back. */
+static volatile intptr_t deny_attach_done;
+#endif
+
 static int harden_deny_attach(ms_harden_measure *m)
 {
 #if defined(__APPLE__)
     ms_debugger_state d;
+    if (ms_atomic_load(&deny_attach_done)) {
+        m->already = 1;
+    } else {
+        m->already = -1;
+        (void)snprintf(m->before, sizeof(m->before),
+                       "unknown: macOS has no call that reads PT_DENY_ATTACH "
+                       "back, and memsafe had not applied it");
+    }
     if (ms_os_debugger_attached(&d) != 0) {
         (void)snprintf(m->why, sizeof(m->why),
                        "not applied: cannot tell whether a debugger is "
@@ -1153,6 +1210,7 @@ static int harden_deny_attach(ms_harden_measure *m)
         measure_failed(m, "ptrace(PT_DENY_ATTACH)", errno);
         return 1;
     }
+    ms_atomic_store(&deny_attach_done, 1);
     measure_ok(m);
     return 0;
 #elif defined(__linux__)

@@ -211,9 +211,21 @@ def purge_on_signals() -> int: ...
 def _features() -> dict[str, Any]: ...
 def _stats() -> dict[str, Any]: ...
 
+class HardenBefore(TypedDict):
+    """Each measure's state before the harden() call, as the OS reports it:
+    True (in effect), False (not), or a str "unknown: ..." (not readable)."""
+
+    not_dumpable: bool | str
+    deny_attach: bool | str
+    core_limit_zero: bool | str
+    process_dacl: bool | str
+    no_crash_dialog: bool | str
+    wer_no_heap: bool | str
+    remote_debug_veto: bool | str
+
 class HardenReport(TypedDict):
     """What harden() did (see docs/hardening.md): True = applied, a str =
-    not applied and why."""
+    not applied and why; what was in effect before, what it applied now."""
 
     not_dumpable: Literal[True] | str
     deny_attach: Literal[True] | str
@@ -221,7 +233,10 @@ class HardenReport(TypedDict):
     process_dacl: Literal[True] | str
     no_crash_dialog: Literal[True] | str
     wer_no_heap: Literal[True] | str
+    remote_debug_veto: Literal[True] | str
     debugger_attached: bool | int | str
+    already: HardenBefore
+    applied_now: list[str]
 
 def harden() -> HardenReport: ...
 def _chacha20poly1305_seal(
