@@ -24,7 +24,6 @@ import sys
 import textwrap
 import time
 
-import pytest
 from helpers import child_env, linux_only, not_sanitized, ok, run_child
 
 pytestmark = linux_only
