@@ -5,6 +5,7 @@
 
 PyObject *ms_kw_wipe_source;
 PyObject *ms_kw_storage;
+PyObject *ms_kw_fork;
 
 int ms_args_init(void)
 {
@@ -14,7 +15,13 @@ int ms_args_init(void)
     if (ms_kw_storage == NULL) {
         ms_kw_storage = PyUnicode_InternFromString("storage");
     }
-    return ms_kw_wipe_source != NULL && ms_kw_storage != NULL ? 0 : -1;
+    if (ms_kw_fork == NULL) {
+        ms_kw_fork = PyUnicode_InternFromString("fork");
+    }
+    return ms_kw_wipe_source != NULL && ms_kw_storage != NULL &&
+                   ms_kw_fork != NULL
+               ? 0
+               : -1;
 }
 
 /* The index of key among names, or -1 (an unknown or non-str keyword).

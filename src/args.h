@@ -18,6 +18,7 @@
  * constructor; read-only afterwards. */
 extern PyObject *ms_kw_wipe_source;
 extern PyObject *ms_kw_storage;
+extern PyObject *ms_kw_fork;
 
 int ms_args_init(void);
 

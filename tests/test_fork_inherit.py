@@ -390,3 +390,61 @@ def test_gunicorn_preload_workers(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
+
+
+def test_every_constructor_takes_fork(tmp_path: os.PathLike[str]) -> None:
+    """fork= on every constructor and classmethod (None: the default); a
+    copy keeps its source's policy; bad values name the choices."""
+    import copy
+    import pathlib
+
+    path = pathlib.Path(tmp_path) / "key"
+    path.write_bytes(b"file key")
+    makers = [
+        lambda f: memsafe.SecretBytes(b"x", fork=f),
+        lambda f: memsafe.MemSafe(4, fork=f),
+        lambda f: memsafe.SecretStr("x", fork=f),
+        lambda f: memsafe.SecretBytes.random(4, fork=f),
+        lambda f: memsafe.SecretBytes.from_writer(2, lambda v: None, fork=f),
+        lambda f: memsafe.SecretStr.from_writer(2, lambda v: None, fork=f),
+        lambda f: memsafe.SecretBytes.from_file(path, fork=f),
+    ]
+    for make in makers:
+        assert [make(f).fork for f in (None, "wipe", "inherit")] == [
+            "wipe",
+            "wipe",
+            "inherit",
+        ]
+        assert copy.copy(make("inherit")).fork == "inherit"
+        with pytest.raises(ValueError, match="'wipe' or 'inherit'"):
+            make("share")
+    r, w = os.pipe()
+    os.write(w, b"piped")
+    os.close(w)
+    try:
+        assert memsafe.SecretBytes.from_fd(r, fork="inherit").fork == "inherit"
+    finally:
+        os.close(r)
+
+
+def test_per_secret_policy_in_a_child(storage: str) -> None:
+    out = ok(
+        run_child(
+            """
+            import os, memsafe
+            a = memsafe.SecretBytes(b"a" * 8, fork="inherit")
+            b = memsafe.SecretBytes(b"b" * 8)
+            pid = os.fork()
+            if pid == 0:
+                code = 0 if a.read(bytes) == b"a" * 8 else 1
+                try:
+                    b.read(bytes)
+                    code = 2
+                except ValueError:
+                    pass
+                os._exit(code)
+            print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+            """
+        )
+    ).split()
+    assert out == ["0"]
