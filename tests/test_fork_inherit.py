@@ -149,6 +149,7 @@ def test_positive_control_finds_the_childs_copy() -> None:
     assert res.full >= 1, res
 
 
+@not_sanitized
 @pytest.mark.storage("sealed")
 def test_sealed_child_reseals_under_its_own_key() -> None:
     """No (key, nonce) pair is shared by two processes: the child's slot
