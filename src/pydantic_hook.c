@@ -138,6 +138,9 @@ static PyObject *secretstr_from_utf8(PyObject *Py_UNUSED(m),
                                                      ? src->store.engine
                                                      : ms_config_engine());
         unsigned char *dst;
+        if (s != NULL && src != NULL) {
+            s->fork = src->store.inherit; /* as a copy: the source's policy */
+        }
         if (s != NULL && ms_secret_begin_fill(s, n, &dst) == 0) {
             if (n > 0) {
                 memcpy(dst, p, n);

@@ -449,3 +449,27 @@ def test_per_secret_policy_in_a_child(storage: str) -> None:
         )
     ).split()
     assert out == ["0"]
+
+
+def test_multiprocessing_transport_carries_the_fork_policy() -> None:
+    out = ok(
+        run_child(
+            """
+            import multiprocessing as mp, memsafe
+            def policy(s):
+                return s.fork
+            if __name__ == "__main__":
+                # Pool.map pickles its arguments (ForkingPickler) under
+                # every start method: the transport, not the fork policy.
+                with mp.get_context("fork").Pool(1) as pool:
+                    got = pool.map(policy, [
+                        memsafe.SecretBytes(b"a", fork="inherit"),
+                        memsafe.MemSafe(b"b", fork="inherit"),
+                        memsafe.SecretStr("c", fork="inherit"),
+                        memsafe.SecretBytes(b"d"),
+                    ])
+                print(got)
+            """
+        )
+    )
+    assert out.strip() == "['inherit', 'inherit', 'inherit', 'wipe']"
