@@ -263,7 +263,8 @@ def convert_secret_fields(model: type[BaseModel], data: Any) -> Any:
     return data if out is None else out
 
 
-class SecretModel(BaseModel):
+# Without pydantic installed (the static-analysis venv), BaseModel is Any.
+class SecretModel(BaseModel):  # type: ignore[misc,unused-ignore]
     """A ``BaseModel`` whose memsafe fields are converted to secrets before
     pydantic validates anything else about them.
 
@@ -280,7 +281,7 @@ class SecretModel(BaseModel):
     ``class Settings(BaseSettings, SecretModel)``.
     """
 
-    @model_validator(mode="before")
+    @model_validator(mode="before")  # type: ignore[untyped-decorator,unused-ignore]
     @classmethod
     def _memsafe_secrets_first(cls, data: Any) -> Any:
         return convert_secret_fields(cls, data)
