@@ -626,6 +626,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m memsafe``; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
+    except OSError as err:  # argparse 3.10-3.13 writing --help: EPIPE raised
+        if not _closed_pipe(err):
+            raise
+        return _stdout_gone()
     except SystemExit as e:  # --help, --version, or a usage error
         try:
             sys.stdout.flush()
