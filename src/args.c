@@ -3,18 +3,11 @@
  */
 #include "args.h"
 
-PyObject *ms_kw_wipe_source;
-PyObject *ms_kw_storage;
-
-int ms_args_init(void)
+int ms_args_init(ms_state *st)
 {
-    if (ms_kw_wipe_source == NULL) {
-        ms_kw_wipe_source = PyUnicode_InternFromString("wipe_source");
-    }
-    if (ms_kw_storage == NULL) {
-        ms_kw_storage = PyUnicode_InternFromString("storage");
-    }
-    return ms_kw_wipe_source != NULL && ms_kw_storage != NULL ? 0 : -1;
+    st->kw_wipe_source = PyUnicode_InternFromString("wipe_source");
+    st->kw_storage = PyUnicode_InternFromString("storage");
+    return st->kw_wipe_source != NULL && st->kw_storage != NULL ? 0 : -1;
 }
 
 /* The index of key among names, or -1 (an unknown or non-str keyword).

@@ -40,8 +40,6 @@
 #include "secret.h"
 #include "text.h"
 
-PyObject *ms_PlaintextWarning = NULL;
-
 /* ---- a fresh object --------------------------------------------------- */
 
 /* PyBytes_FromStringAndSize(NULL, n) allocates a new object for n >= 1 (the
@@ -426,8 +424,9 @@ static int settle(PyObject *obj, Py_ssize_t own, int with_frame, PyObject *exc)
         wipe_plaintext(obj);
         return 0;
     }
+    ms_state *st = ms_state_current();
     return PyErr_WarnFormat(
-        ms_PlaintextWarning, 1,
+        st != NULL ? st->plaintext_warning : PyExc_RuntimeWarning, 1,
         "plaintext() left its %s intact: a reference to it was kept after "
         "the call or with-block ended (by the consumer, the function's "
         "result, another name, a container or an exception), so it was not "
@@ -508,7 +507,8 @@ typedef struct {
 
 static PyObject *new_context(SecretObject *s)
 {
-    PlaintextObject *c = PyObject_GC_New(PlaintextObject, &ms_PlaintextType);
+    PlaintextObject *c =
+        PyObject_GC_New(PlaintextObject, s->state->plaintext_type);
     if (c == NULL) {
         return NULL;
     }
@@ -612,6 +612,7 @@ static PyObject *pt_repr(PlaintextObject *c)
 
 static int pt_traverse(PlaintextObject *c, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(c)); /* a heap type */
     Py_VISIT(c->secret);
     Py_VISIT(c->value);
     return 0;
@@ -628,7 +629,9 @@ static void pt_dealloc(PlaintextObject *c)
     PyObject_GC_UnTrack(c);
     drop_value(c);
     Py_CLEAR(c->secret);
+    PyTypeObject *type = Py_TYPE(c);
     PyObject_GC_Del(c);
+    Py_DECREF(type); /* a heap type: its objects hold a reference */
 }
 
 static PyMethodDef pt_methods[] = {
@@ -644,20 +647,27 @@ static PyMethodDef pt_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
-PyTypeObject ms_PlaintextType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.Plaintext",
-    .tp_basicsize = sizeof(PlaintextObject),
-    .tp_dealloc = (destructor)pt_dealloc,
-    .tp_repr = (reprfunc)pt_repr,
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The with-form of plaintext(): `with secret.plaintext() as b:` "
-              "gives a fresh bytes (str for SecretStr), wiped when the "
-              "block ends unless a reference to it was kept.",
-    .tp_traverse = (traverseproc)pt_traverse,
-    .tp_clear = (inquiry)pt_clear,
-    .tp_methods = pt_methods,
+static PyType_Slot pt_slots[] = {
+    {Py_tp_dealloc, (void *)pt_dealloc},
+    {Py_tp_repr, (void *)pt_repr},
+    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_tp_doc,
+     (void *)"The with-form of plaintext(): `with secret.plaintext() as b:` "
+             "gives a fresh bytes (str for SecretStr), wiped when the "
+             "block ends unless a reference to it was kept."},
+    {Py_tp_traverse, (void *)pt_traverse},
+    {Py_tp_clear, (void *)pt_clear},
+    {Py_tp_methods, pt_methods},
+    {0, NULL}
+};
+
+/* A heap type per interpreter; made only by plaintext(). */
+static PyType_Spec pt_spec = {
+    .name = "memsafe.Plaintext",
+    .basicsize = sizeof(PlaintextObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = pt_slots,
 };
 
 /* ---- the method ------------------------------------------------------- */
@@ -710,27 +720,26 @@ PyObject *ms_plaintext(PyObject *self, PyObject *const *args,
     return run_plaintext(s, args[0]);
 }
 
-int ms_plaintext_init(PyObject *module)
+int ms_plaintext_init(PyObject *module, ms_state *st)
 {
-    if (ms_PlaintextWarning == NULL) {
-        ms_PlaintextWarning = PyErr_NewExceptionWithDoc(
-            "memsafe.PlaintextWarning",
-            "Issued when plaintext() could not wipe its bytes or str because "
-            "a reference to it was kept (by the consumer, the function's "
-            "result, another name, a container or an exception): it is left "
-            "intact rather than corrupted, and stays on the Python heap.",
-            PyExc_RuntimeWarning, NULL);
-        if (ms_PlaintextWarning == NULL) {
-            return -1;
-        }
-    }
-    if (PyType_Ready(&ms_PlaintextType) < 0) {
+    st->plaintext_warning = PyErr_NewExceptionWithDoc(
+        "memsafe.PlaintextWarning",
+        "Issued when plaintext() could not wipe its bytes or str because "
+        "a reference to it was kept (by the consumer, the function's "
+        "result, another name, a container or an exception): it is left "
+        "intact rather than corrupted, and stays on the Python heap.",
+        PyExc_RuntimeWarning, NULL);
+    if (st->plaintext_warning == NULL) {
         return -1;
     }
+    PyObject *type = PyType_FromModuleAndSpec(module, &pt_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    st->plaintext_type = (PyTypeObject *)type;
     if (PyModule_AddObjectRef(module, "PlaintextWarning",
-                              ms_PlaintextWarning) < 0 ||
-        PyModule_AddObjectRef(module, "Plaintext",
-                              (PyObject *)&ms_PlaintextType) < 0) {
+                              st->plaintext_warning) < 0 ||
+        PyModule_AddObjectRef(module, "Plaintext", type) < 0) {
         return -1;
     }
     return 0;

@@ -29,29 +29,49 @@ static const char BUSY_GROW[] =
 
 /* ---- basics ----------------------------------------------------------- */
 
+/* Any interpreter's secret types: all derive from a Secret type, whose
+ * objects are freed by ms_secret_dealloc (a subclass's layout derives
+ * from Secret's, so Secret is on the tp_base chain).  No module state is
+ * needed, and a type check costs what PyObject_TypeCheck did. */
 int ms_secret_check(PyObject *obj)
 {
-    return PyObject_TypeCheck(obj, &ms_SecretType);
+    for (PyTypeObject *t = Py_TYPE(obj); t != NULL; t = t->tp_base) {
+        if (t->tp_dealloc == (destructor)ms_secret_dealloc) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 ms_kind ms_secret_kind(PyObject *obj)
 {
-    if (PyObject_TypeCheck(obj, &ms_SecretStrType)) {
+    ms_state *st = ((SecretObject *)obj)->state;
+    if (PyObject_TypeCheck(obj, st->secretstr_type)) {
         return MS_KIND_STR;
     }
-    if (PyObject_TypeCheck(obj, &ms_SecretBytesType)) {
+    if (PyObject_TypeCheck(obj, st->secretbytes_type)) {
         return MS_KIND_BYTES;
     }
     return MS_KIND_MEMSAFE;
 }
 
+int ms_type_is_text(PyTypeObject *type)
+{
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL) {
+        PyErr_Clear(); /* ms_secret_alloc says it */
+        return 0;
+    }
+    return PyType_IsSubtype(type, st->secretstr_type);
+}
+
 /* A class deriving from two of MemSafe, SecretBytes and SecretStr would
  * mix their rules (a writable SecretStr holding invalid UTF-8): refused. */
-static int single_kind(PyTypeObject *type)
+static int single_kind(PyTypeObject *type, ms_state *st)
 {
-    int kinds = PyType_IsSubtype(type, &ms_MemSafeType) +
-                PyType_IsSubtype(type, &ms_SecretBytesType) +
-                PyType_IsSubtype(type, &ms_SecretStrType);
+    int kinds = PyType_IsSubtype(type, st->memsafe_type) +
+                PyType_IsSubtype(type, st->secretbytes_type) +
+                PyType_IsSubtype(type, st->secretstr_type);
     if (kinds > 1) {
         PyErr_Format(PyExc_TypeError,
                      "%.100s derives from more than one of MemSafe, "
@@ -65,13 +85,15 @@ static int single_kind(PyTypeObject *type)
 
 SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine)
 {
-    if (single_kind(type) < 0) {
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL || single_kind(type, st) < 0) {
         return NULL;
     }
     SecretObject *s = (SecretObject *)type->tp_alloc(type, 0);
     if (s == NULL) {
         return NULL;
     }
+    s->state = st;
     ms_store_init(&s->store, engine);
     s->nchars = 0;
     s->weakreflist = NULL;
@@ -438,7 +460,11 @@ static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
                                    PyObject **data, int *wipe)
 {
     static char *kwlist[] = {"", "wipe_source", "storage", NULL};
-    PyObject *const names[] = {ms_kw_wipe_source, ms_kw_storage};
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *const names[] = {st->kw_wipe_source, st->kw_storage};
     PyObject *storage = Py_None;
     PyObject *kw[2];
     ms_engine engine;
@@ -552,7 +578,11 @@ PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
     static char *kwlist[] = {"", "storage", NULL};
-    PyObject *const names[] = {ms_kw_storage};
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *const names[] = {st->kw_storage};
     PyObject *text = NULL;
     PyObject *storage = NULL;
     ms_engine engine;
@@ -593,7 +623,9 @@ void ms_secret_dealloc(SecretObject *s)
     (void)ms_store_free(&s->store, 1, &ignored);
     ms_store_unlock(&s->store);
     ms_store_fini(&s->store);
-    Py_TYPE(s)->tp_free((PyObject *)s);
+    PyTypeObject *type = Py_TYPE(s);
+    type->tp_free((PyObject *)s);
+    Py_DECREF(type); /* a heap type: its objects hold a reference */
 }
 
 PyObject *ms_secret_close(SecretObject *s, PyObject *Py_UNUSED(unused))
@@ -713,7 +745,10 @@ PyObject *ms_secret_reduce(PyObject *s, PyObject *Py_UNUSED(unused))
 {
     return PyErr_Format(PyExc_TypeError,
                         "cannot pickle '%s' object: secrets must not be "
-                        "serialized (call reveal() explicitly if you really "
+                        "serialized, nor passed to another interpreter "
+                        "(concurrent.interpreters pickles what it cannot "
+                        "share): make the secret in the interpreter that "
+                        "uses it (call reveal() explicitly if you really "
                         "must move the plaintext)",
                         short_name(s));
 }

@@ -10,6 +10,8 @@
 
 int ms_secret_check(PyObject *obj);
 ms_kind ms_secret_kind(PyObject *obj);
+/* 1 if type derives from its interpreter's SecretStr. */
+int ms_type_is_text(PyTypeObject *type);
 
 /* A new, empty secret object of type (refused for a class mixing two of
  * the three kinds) that will be stored by engine. */

@@ -23,15 +23,6 @@
 #include "text.h"
 
 static char rw_export_mark;
-static PyObject *str_release; /* interned "release" */
-
-int ms_window_init(void)
-{
-    if (str_release == NULL) {
-        str_release = PyUnicode_InternFromString("release");
-    }
-    return str_release != NULL ? 0 : -1;
-}
 
 static ms_store *store_of(WindowObject *w)
 {
@@ -40,7 +31,7 @@ static ms_store *store_of(WindowObject *w)
 
 PyObject *ms_window_new(SecretObject *secret, ms_window kind)
 {
-    WindowObject *w = PyObject_New(WindowObject, &ms_WindowType);
+    WindowObject *w = PyObject_New(WindowObject, secret->state->window_type);
     if (w == NULL) {
         return NULL;
     }
@@ -148,7 +139,8 @@ static void release_view(WindowObject *w)
     if (view == NULL) {
         return;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(view, str_release);
+    PyObject *r =
+        PyObject_CallMethodNoArgs(view, w->secret->state->str_release);
     if (r == NULL) {
         PyErr_Clear();
     }
@@ -341,7 +333,9 @@ static void window_dealloc(WindowObject *w)
     (void)close_store_window(w, &ignored);
     Py_CLEAR(w->view_ref);
     Py_CLEAR(w->secret);
+    PyTypeObject *type = Py_TYPE(w);
     PyObject_Free(w);
+    Py_DECREF(type); /* a heap type: its objects hold a reference */
 }
 
 static PyObject *window_repr(WindowObject *w)
@@ -371,25 +365,41 @@ static PyMethodDef window_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
-static PyBufferProcs window_as_buffer = {
-    (getbufferproc)window_getbuffer,
-    (releasebufferproc)window_releasebuffer,
+static PyType_Slot window_slots[] = {
+    {Py_tp_dealloc, (void *)window_dealloc},
+    {Py_tp_repr, (void *)window_repr},
+    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_bf_getbuffer, (void *)window_getbuffer},
+    {Py_bf_releasebuffer, (void *)window_releasebuffer},
+    {Py_tp_doc, (void *)"A read or write window on a secret: use it in a "
+                        "with statement.  Returned by read() and write().  "
+                        "Unhashable, like the view it gives."},
+    {Py_tp_methods, window_methods},
+    {0, NULL}
 };
 
-PyTypeObject ms_WindowType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.Window",
-    .tp_basicsize = sizeof(WindowObject),
-    .tp_dealloc = (destructor)window_dealloc,
-    .tp_repr = (reprfunc)window_repr,
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_as_buffer = &window_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A read or write window on a secret: use it in a with "
-              "statement.  Returned by read() and write().  Unhashable, "
-              "like the view it gives.",
-    .tp_methods = window_methods,
+/* A heap type per interpreter; made only by read() and write(). */
+static PyType_Spec window_spec = {
+    .name = "memsafe.Window",
+    .basicsize = sizeof(WindowObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = window_slots,
 };
+
+int ms_window_init(PyObject *module, ms_state *st)
+{
+    st->str_release = PyUnicode_InternFromString("release");
+    if (st->str_release == NULL) {
+        return -1;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &window_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    st->window_type = (PyTypeObject *)type;
+    return PyModule_AddObjectRef(module, "Window", type);
+}
 
 /* ---- writers: a write window over a secret being made ------------------ */
 

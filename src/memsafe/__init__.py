@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+from memsafe import _memsafe
 from memsafe._memsafe import (
     LockError,
     LockWarning,
