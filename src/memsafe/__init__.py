@@ -141,6 +141,10 @@ _after_fork = _AfterFork()
 # uncaught exception, sys.exit(), daemon threads still holding windows.  (A
 # libc atexit handler in the extension wipes once more after finalization,
 # for exit() called from C.)  os._exit() runs nothing: see docs/api.md.
-atexit.register(purge)
+# Only in the main interpreter: a subinterpreter that ends frees its own
+# secrets and must not wipe those of the rest of the process (docs/api.md,
+# "Subinterpreters"); the main interpreter's exit purges them all.
+if _memsafe._main_interpreter:
+    atexit.register(purge)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_after_fork.before_fork)
