@@ -393,3 +393,52 @@ assert s == "x"
         """
     assert ok(run_child(undent(code))).strip() == "ok"
 
+
+
+@needs_314
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+def test_fork_child_gets_no_plaintext_of_a_subinterpreters_secret(
+    storage: str,
+) -> None:
+    out = child(
+        """
+        import os
+        interp = interpreters.create()
+        q = interpreters.create_queue()
+        interp.prepare_main(q=q)
+        sub_exec(interp, '''
+import memsafe
+k = memsafe.MemSafe(b"subinterpreter secret")
+info = k._region_info()
+guarded = info["storage"] == "guarded"
+q.put(info["secret"] if guarded else info["slot"])
+q.put(info["len"] if guarded else info["slot_len"])
+''')
+        addr, size = q.get(timeout=30), q.get(timeout=30)
+
+        def peek():
+            # /proc/self/mem ignores page protection: the kernel's view
+            with open("/proc/self/mem", "rb") as mem:
+                mem.seek(addr)
+                return mem.read(size)
+
+        control = peek()     # in this process the bytes are there
+        # libc's fork (its atfork handlers, where memsafe wipes, run; the
+        # child runs only the peek): os.fork() with a subinterpreter alive
+        # crashes the child in CPython itself (python/cpython#139759)
+        import ctypes
+        pid = ctypes.CDLL(None, use_errno=True).fork()
+        if pid == 0:
+            os._exit(0 if peek() == bytes(size) else 1)
+        _, status = os.waitpid(pid, 0)
+        sub_exec(interp, 'assert k == b"subinterpreter secret"')
+        interp.close()
+        print(os.waitstatus_to_exitcode(status), control.hex())
+        """
+    )
+    code, control = out.split()
+    assert code == "0"  # the fork child saw only zeros there
+    if storage == "guarded":
+        assert bytes.fromhex(control) == b"subinterpreter secret"
+    else:
+        assert bytes.fromhex(control) != bytes(len(control) // 2)  # ciphertext
