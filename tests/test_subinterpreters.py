@@ -19,7 +19,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from helpers import ok, run_child
 
 HAVE_INTERPRETERS = importlib.util.find_spec("concurrent.interpreters") is not None
@@ -51,7 +50,8 @@ def live():
     # live secrets: guarded ones are a mapping each; sealed ones a slot
     # (their arenas stay mapped for reuse)
     s = stats()
-    return s["cipher_slots"] if memsafe.get_default_storage() == "sealed" else s["mappings"]
+    sealed = memsafe.get_default_storage() == "sealed"
+    return s["cipher_slots"] if sealed else s["mappings"]
 
 def sub_exec(interp, code):
     interp.exec(code)  # raises interpreters.ExecutionFailed on an error
@@ -281,9 +281,11 @@ def test_passing_a_secret_to_another_interpreter_is_a_type_error() -> None:
 def test_the_pickling_refusal_names_interpreters() -> None:
     import memsafe
 
-    with memsafe.SecretBytes(b"x") as k:
-        with pytest.raises(TypeError, match="another interpreter"):
-            pickle.dumps(k)
+    with (
+        memsafe.SecretBytes(b"x") as k,
+        pytest.raises(TypeError, match="another interpreter"),
+    ):
+        pickle.dumps(k)
 
 
 @needs_314
