@@ -342,10 +342,26 @@ static PyObject *module_by_def(PyTypeObject *type, PyModuleDef *def)
 #define PyType_GetModuleByDef(type, def) module_by_def(type, def)
 #endif
 
+PyObject *ms_state_gone(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "memsafe's module in this interpreter was torn down "
+                    "(the interpreter is shutting down)");
+    return NULL;
+}
+
 ms_state *ms_state_of_type(PyTypeObject *type)
 {
     PyObject *m = PyType_GetModuleByDef(type, &ms_module_def);
-    return m != NULL ? (ms_state *)PyModule_GetState(m) : NULL;
+    if (m == NULL) {
+        return NULL;
+    }
+    ms_state *st = (ms_state *)PyModule_GetState(m);
+    if (st->secret_type == NULL) { /* cleared: module_clear */
+        ms_state_gone();
+        return NULL;
+    }
+    return st;
 }
 
 ms_state *ms_state_current(void)
@@ -360,7 +376,8 @@ ms_state *ms_state_current(void)
         PyModule_GetDef(m) != &ms_module_def) {
         return NULL;
     }
-    return (ms_state *)PyModule_GetState(m);
+    ms_state *st = (ms_state *)PyModule_GetState(m);
+    return st != NULL && st->secret_type != NULL ? st : NULL;
 }
 
 static int module_traverse(PyObject *module, visitproc visit, void *arg)
@@ -412,9 +429,11 @@ static void module_free(void *module)
 
 /* ---- set-up ------------------------------------------------------------ */
 
-/* The process-wide part, once per process (see os_ready). */
-static int process_init(void)
+/* The process-wide part, once per process (see os_ready); *did: whether
+ * this call did it. */
+static int process_init(int *did)
 {
+    *did = 0;
     for (;;) {
         intptr_t v = ms_atomic_load(&os_ready);
         if (v == 2) {
@@ -444,6 +463,7 @@ static int process_init(void)
         return -1;
     }
     ms_atomic_store(&os_ready, 2);
+    *did = 1;
     return 0;
 }
 
@@ -462,15 +482,20 @@ static int set_current(PyObject *module)
 static int module_exec(PyObject *module)
 {
     ms_state *st = (ms_state *)PyModule_GetState(module);
-    if (process_init() < 0 || set_current(module) < 0) {
+    int did;
+    if (process_init(&did) < 0 || set_current(module) < 0) {
         return -1;
     }
-    /* Only the main interpreter's exit purges every secret of the process
-     * (memsafe/__init__.py); a subinterpreter that ends frees its own. */
+    /* Only the main interpreter's exit purges every secret of the process,
+     * and a subinterpreter's import applies the MEMSAFE_* variables only if
+     * it is the process's first (memsafe/__init__.py): the settings are
+     * process-wide. */
     PyObject *main = PyInterpreterState_Get() == PyInterpreterState_Main()
                          ? Py_True
                          : Py_False;
     if (PyModule_AddObjectRef(module, "_main_interpreter", main) < 0 ||
+        PyModule_AddObjectRef(module, "_process_setup",
+                              did ? Py_True : Py_False) < 0 ||
         ms_errors_init(module, st) < 0 || ms_window_init(module, st) < 0 ||
         ms_args_init(st) < 0 || ms_types_init(module, st) < 0 ||
         ms_plaintext_init(module, st) < 0 || ms_pydantic_init(module) < 0) {

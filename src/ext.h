@@ -55,6 +55,7 @@ typedef struct {
 typedef struct {
     PyObject_HEAD
     ms_state *state;       /* of its type's module: lives as long as it */
+    ms_kind kind;          /* which of the three its type derives from */
     ms_store store;
     Py_ssize_t nchars;     /* SecretStr: number of code points */
     PyObject *weakreflist;
@@ -78,7 +79,8 @@ typedef struct {
 extern struct PyModuleDef ms_module_def;
 
 /* The state of the module that defined type (or a base of it): NULL with
- * TypeError if it is not one of memsafe's types. */
+ * TypeError if it is not one of memsafe's types, RuntimeError if that
+ * module was already torn down (interpreter shutdown). */
 ms_state *ms_state_of_type(PyTypeObject *type);
 /* The state of the module imported last in the running interpreter (for
  * rare paths with no object at hand: raising LockError, warning), or
@@ -87,5 +89,8 @@ ms_state *ms_state_current(void);
 
 /* types.c: the secret types of a new module (in its state). */
 int ms_types_init(PyObject *module, ms_state *st);
+
+/* RuntimeError for a state whose module was torn down (NULL). */
+PyObject *ms_state_gone(void);
 
 #endif /* MEMSAFE_EXT_H */

@@ -507,8 +507,11 @@ typedef struct {
 
 static PyObject *new_context(SecretObject *s)
 {
-    PlaintextObject *c =
-        PyObject_GC_New(PlaintextObject, s->state->plaintext_type);
+    PyTypeObject *type = s->state->plaintext_type;
+    if (type == NULL) {
+        return ms_state_gone();
+    }
+    PlaintextObject *c = PyObject_GC_New(PlaintextObject, type);
     if (c == NULL) {
         return NULL;
     }

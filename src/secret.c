@@ -45,14 +45,7 @@ int ms_secret_check(PyObject *obj)
 
 ms_kind ms_secret_kind(PyObject *obj)
 {
-    ms_state *st = ((SecretObject *)obj)->state;
-    if (PyObject_TypeCheck(obj, st->secretstr_type)) {
-        return MS_KIND_STR;
-    }
-    if (PyObject_TypeCheck(obj, st->secretbytes_type)) {
-        return MS_KIND_BYTES;
-    }
-    return MS_KIND_MEMSAFE;
+    return ((SecretObject *)obj)->kind; /* set by ms_secret_alloc */
 }
 
 int ms_type_is_text(PyTypeObject *type)
@@ -67,11 +60,12 @@ int ms_type_is_text(PyTypeObject *type)
 
 /* A class deriving from two of MemSafe, SecretBytes and SecretStr would
  * mix their rules (a writable SecretStr holding invalid UTF-8): refused. */
-static int single_kind(PyTypeObject *type, ms_state *st)
+static int single_kind(PyTypeObject *type, ms_state *st, ms_kind *kind)
 {
-    int kinds = PyType_IsSubtype(type, st->memsafe_type) +
-                PyType_IsSubtype(type, st->secretbytes_type) +
-                PyType_IsSubtype(type, st->secretstr_type);
+    int str = PyType_IsSubtype(type, st->secretstr_type);
+    int bytes = PyType_IsSubtype(type, st->secretbytes_type);
+    int kinds = PyType_IsSubtype(type, st->memsafe_type) + bytes + str;
+    *kind = str ? MS_KIND_STR : bytes ? MS_KIND_BYTES : MS_KIND_MEMSAFE;
     if (kinds > 1) {
         PyErr_Format(PyExc_TypeError,
                      "%.100s derives from more than one of MemSafe, "
@@ -86,7 +80,8 @@ static int single_kind(PyTypeObject *type, ms_state *st)
 SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine)
 {
     ms_state *st = ms_state_of_type(type);
-    if (st == NULL || single_kind(type, st) < 0) {
+    ms_kind kind;
+    if (st == NULL || single_kind(type, st, &kind) < 0) {
         return NULL;
     }
     SecretObject *s = (SecretObject *)type->tp_alloc(type, 0);
@@ -94,6 +89,7 @@ SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine)
         return NULL;
     }
     s->state = st;
+    s->kind = kind;
     ms_store_init(&s->store, engine);
     s->nchars = 0;
     s->weakreflist = NULL;

@@ -31,7 +31,11 @@ static ms_store *store_of(WindowObject *w)
 
 PyObject *ms_window_new(SecretObject *secret, ms_window kind)
 {
-    WindowObject *w = PyObject_New(WindowObject, secret->state->window_type);
+    PyTypeObject *type = secret->state->window_type;
+    if (type == NULL) {
+        return ms_state_gone();
+    }
+    WindowObject *w = PyObject_New(WindowObject, type);
     if (w == NULL) {
         return NULL;
     }
@@ -139,8 +143,9 @@ static void release_view(WindowObject *w)
     if (view == NULL) {
         return;
     }
-    PyObject *r =
-        PyObject_CallMethodNoArgs(view, w->secret->state->str_release);
+    PyObject *name = w->secret->state->str_release;
+    PyObject *r = name != NULL ? PyObject_CallMethodNoArgs(view, name)
+                               : PyObject_CallMethod(view, "release", NULL);
     if (r == NULL) {
         PyErr_Clear();
     }

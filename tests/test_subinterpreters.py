@@ -446,3 +446,25 @@ q.put(info["len"] if guarded else info["slot_len"])
         assert bytes.fromhex(control) == b"subinterpreter secret"
     else:
         assert bytes.fromhex(control) != bytes(len(control) // 2)  # ciphertext
+
+
+@needs_314
+def test_a_subinterpreter_import_keeps_the_process_settings() -> None:
+    # MEMSAFE_LOCK_POLICY is read by the process's first import only: a
+    # later import in a subinterpreter must not reset what the program set.
+    proc = run_child(
+        undent(
+            """
+        import memsafe
+        from concurrent import interpreters
+        assert memsafe.get_lock_policy() == "warn"      # from the variable
+        memsafe.set_lock_policy("off")
+        interp = interpreters.create()
+        interp.exec("import memsafe; assert memsafe.get_lock_policy() == 'off'")
+        interp.close()
+        print(memsafe.get_lock_policy())
+        """
+        ),
+        env={"MEMSAFE_LOCK_POLICY": "warn"},
+    )
+    assert ok(proc).strip() == "off"

@@ -112,7 +112,10 @@ def _settings_from_environment() -> None:
         )
 
 
-_settings_from_environment()
+# The settings are process-wide: a subinterpreter that imports memsafe after
+# another interpreter did keeps what that one set (programmatically too).
+if _memsafe._main_interpreter or _memsafe._process_setup:
+    _settings_from_environment()
 
 
 class _AfterFork:
