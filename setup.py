@@ -25,6 +25,7 @@ COMMON_SOURCES = [
     "src/harden.c",
     "src/aead_hooks.c",
     "src/plaintext.c",
+    "src/frames.c",
     "src/pydantic_hook.c",
     "src/args.c",
     "src/writer.c",

@@ -81,7 +81,7 @@ int main(void)
     }
     ms_scrub_init();
     ms_core_init();
-    ms_allocopts o = {MS_LOCK_TRY, MS_SECRETMEM_OFF};
+    ms_allocopts o = {MS_LOCK_TRY, MS_SECRETMEM_OFF, 0};
     ms_store sealed, guarded;
     if (make(&sealed, MS_ENGINE_SEALED, &o) != 0 ||
         make(&guarded, MS_ENGINE_GUARDED, &o) != 0) {
@@ -115,7 +115,7 @@ int main(void)
     ms_pool pool;
     unsigned char *slot;
     ms_arena *arena;
-    ms_pool_init(&pool, 0);
+    ms_pool_init(&pool, 0, 0);
     if (ms_pool_alloc(&pool, 32, &o, &lr, &slot, &arena, &err) != MS_OK) {
         fprintf(stderr, "core_parts: pool allocation failed\n");
         return 1;

@@ -118,6 +118,32 @@ static PyObject *mod_set_secretmem(PyObject *Py_UNUSED(m), PyObject *arg)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(set_fork_policy_doc,
+"set_fork_policy(policy, /)\n--\n\n"
+"What a fork child gets of the secrets made from now on (fork=None): "
+"'wipe' (the default: nothing; using one there raises ValueError) or "
+"'inherit' (its own copy, adopted before any Python code runs in the "
+"child: locked again, no-dump, guard-fenced, no-access outside windows, "
+"sealed ones re-sealed under the child's own key, memfd_secret pages "
+"copied).  MEMSAFE_FORK sets it at import.");
+
+static PyObject *mod_set_fork_policy(PyObject *Py_UNUSED(m), PyObject *arg)
+{
+    if (ms_config_set_fork(arg) < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(get_fork_policy_doc,
+"get_fork_policy()\n--\n\nThe default fork policy: 'wipe' or 'inherit'.");
+
+static PyObject *mod_get_fork_policy(PyObject *Py_UNUSED(m),
+                                     PyObject *Py_UNUSED(ignored))
+{
+    return PyUnicode_FromString(ms_config_fork_name(ms_config_fork()));
+}
+
 PyDoc_STRVAR(get_secretmem_doc,
 "get_secretmem()\n--\n\nThe memfd_secret mode: 'off', 'prefer' or "
 "'require'.");
@@ -223,7 +249,7 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
     long long soft, hard;
     ms_os_lock_limit(&soft, &hard);
     return Py_BuildValue(
-        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i,s:i,s:s}",
+        "{s:s,s:n,s:O,s:s,s:O,s:s,s:O,s:s,s:s,s:s,s:L,s:L,s:i,s:i,s:s,s:O}",
         "os_family", f->os_family, "page_size",
         (Py_ssize_t)ms_os_page_size(), "dump_exclusion",
         f->dump_exclusion ? Py_True : Py_False, "dump_mechanism",
@@ -235,7 +261,8 @@ static PyObject *mod_features(PyObject *Py_UNUSED(m),
         "lock_mechanism", f->lock_mechanism, "lock_limit_soft", soft,
         "lock_limit_hard", hard, "canary_len", MS_CANARY_LEN,
         "fault_injection", FAULT_INJECTION_BUILT, "fork_detection",
-        ms_os_fork_detection());
+        ms_os_fork_detection(), "remote_debug_veto",
+        ms_harden_remote_debug_veto() ? Py_True : Py_False);
 }
 
 PyDoc_STRVAR(purge_at_doc,
@@ -293,6 +320,10 @@ static PyMethodDef module_methods[] = {
      set_secretmem_doc},
     {"get_secretmem", (PyCFunction)mod_get_secretmem, METH_NOARGS,
      get_secretmem_doc},
+    {"set_fork_policy", (PyCFunction)mod_set_fork_policy, METH_O,
+     set_fork_policy_doc},
+    {"get_fork_policy", (PyCFunction)mod_get_fork_policy, METH_NOARGS,
+     get_fork_policy_doc},
     {"purge", (PyCFunction)mod_purge, METH_NOARGS, purge_doc},
     {"purge_on_signals", (PyCFunction)mod_purge_on_signals, METH_NOARGS,
      purge_on_signals_doc},
@@ -398,6 +429,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->kw_wipe_source);
     Py_VISIT(st->kw_storage);
     Py_VISIT(st->str_release);
+    Py_VISIT(st->with_target_fn);
     return 0;
 }
 
@@ -419,6 +451,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->kw_wipe_source);
     Py_CLEAR(st->kw_storage);
     Py_CLEAR(st->str_release);
+    Py_CLEAR(st->with_target_fn);
     return 0;
 }
 

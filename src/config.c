@@ -9,10 +9,12 @@ static ms_mutex config_mutex;
 static ms_lockmode lockmode = MS_LOCK_REQUIRED;
 static ms_engine engine = MS_ENGINE_GUARDED;
 static ms_secretmem_mode secretmem = MS_SECRETMEM_OFF;
+static int fork_inherit;
 
 static const char *const lock_names[] = {"strict", "warn", "off"};
 static const char *const engine_names[] = {"guarded", "sealed"};
 static const char *const secretmem_names[] = {"off", "prefer", "require"};
+static const char *const fork_names[] = {"wipe", "inherit"};
 
 void ms_config_init(void)
 {
@@ -131,12 +133,54 @@ int ms_config_set_secretmem(PyObject *name)
     return 0;
 }
 
+int ms_config_fork(void)
+{
+    ms_mutex_lock(&config_mutex);
+    int f = fork_inherit;
+    ms_mutex_unlock(&config_mutex);
+    return f;
+}
+
+const char *ms_config_fork_name(int inherit)
+{
+    return fork_names[inherit ? 1 : 0];
+}
+
+int ms_config_set_fork(PyObject *name)
+{
+    int i = choose(name, fork_names, 2, "fork policy",
+                   "'wipe' or 'inherit'");
+    if (i < 0) {
+        return -1;
+    }
+    ms_mutex_lock(&config_mutex);
+    fork_inherit = i;
+    ms_mutex_unlock(&config_mutex);
+    return 0;
+}
+
+int ms_config_fork_from(PyObject *arg, int *inherit)
+{
+    if (arg == NULL || arg == Py_None) {
+        *inherit = ms_config_fork();
+        return 0;
+    }
+    int i = choose(arg, fork_names, 2, "fork policy",
+                   "'wipe' or 'inherit' (None: the default)");
+    if (i < 0) {
+        return -1;
+    }
+    *inherit = i;
+    return 0;
+}
+
 ms_allocopts ms_config_allocopts(void)
 {
     ms_allocopts o;
     ms_mutex_lock(&config_mutex);
     o.lock = lockmode;
     o.secretmem = secretmem;
+    o.inherit = fork_inherit;
     ms_mutex_unlock(&config_mutex);
     return o;
 }

@@ -24,6 +24,13 @@ ms_secretmem_mode ms_config_secretmem(void);
 const char *ms_config_secretmem_name(void);
 int ms_config_set_secretmem(PyObject *name);
 
+/* The fork policy: 0 "wipe" (a fork child gets nothing), 1 "inherit". */
+int ms_config_fork(void);
+const char *ms_config_fork_name(int inherit);
+int ms_config_set_fork(PyObject *name);
+/* fork= argument: None -> the default; else "wipe" / "inherit". */
+int ms_config_fork_from(PyObject *arg, int *inherit);
+
 /* The options a new allocation follows right now. */
 ms_allocopts ms_config_allocopts(void);
 

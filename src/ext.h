@@ -50,6 +50,7 @@ typedef struct {
     PyObject *kw_wipe_source;     /* interned keyword names (args.h) */
     PyObject *kw_storage;
     PyObject *str_release;        /* interned "release" (window.c) */
+    PyObject *with_target_fn;     /* memsafe._frames.with_target (plaintext.c) */
 } ms_state;
 
 typedef struct {
@@ -59,6 +60,7 @@ typedef struct {
     ms_store store;
     Py_ssize_t nchars;     /* SecretStr: number of code points */
     PyObject *weakreflist;
+    int fork;              /* fork= asked: -1 the default, 0 wipe, 1 inherit */
 } SecretObject;
 
 typedef enum {

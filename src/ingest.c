@@ -39,6 +39,7 @@ static ms_allocopts scratch_opts(void)
     if (o.lock != MS_LOCK_REQUIRED) {
         o.lock = MS_LOCK_TRY;
     }
+    o.inherit = 0; /* scratch memory never outlives the call */
     return o;
 }
 
@@ -452,9 +453,27 @@ static PyObject *fd_to_eof(PyTypeObject *type, ms_engine engine, int fd,
     return out;
 }
 
+/* True and False are ints, but never file descriptors (from_fd(True)
+ * would read stdout): refused as sizes are. */
+static int refuse_bool_fd(PyObject *args, PyObject *kwds)
+{
+    PyObject *fd = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0)
+                   : kwds != NULL ? PyDict_GetItemString(kwds, "fd")
+                                  : NULL;
+    if (fd != NULL && PyBool_Check(fd)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "fd must be an int file descriptor, not 'bool'");
+        return -1;
+    }
+    return 0;
+}
+
 PyObject *ms_ingest_from_fd(PyTypeObject *type, PyObject *args,
                             PyObject *kwds)
 {
+    if (refuse_bool_fd(args, kwds) < 0) {
+        return NULL;
+    }
     static char *kwlist[] = {"fd",      "size",          "max_size",
                              "storage", "strip_newline", NULL};
     int fd;
@@ -530,6 +549,18 @@ static void close_keeping_error(PyObject *os, PyObject *fdobj)
     ms_err_put(pending);
 }
 
+/* os.open() opens a directory on POSIX and read(2) then fails with EISDIR:
+ * IsADirectoryError, with the file name like open()'s. */
+static void name_directory(PyObject *path)
+{
+    if (!PyErr_ExceptionMatches(PyExc_IsADirectoryError)) {
+        return;
+    }
+    PyErr_Clear();
+    errno = EISDIR;
+    PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+}
+
 /* Open with os.open (path-like objects, wide paths on Windows, and the
  * usual FileNotFoundError/PermissionError with the file name), then read
  * the descriptor to its end. */
@@ -558,6 +589,7 @@ static PyObject *read_file(PyTypeObject *type, ms_engine engine,
      * with an exception set loses it and ends in SystemError); a close
      * error is reported only when the read succeeded. */
     if (out == NULL) {
+        name_directory(path);
         close_keeping_error(os, fdobj);
     } else {
         PyObject *closed = PyObject_CallMethod(os, "close", "O", fdobj);

@@ -33,10 +33,11 @@
  */
 #include "plaintext.h"
 
-#include <frameobject.h>
 #include <string.h>
 
+#include "core/scrub.h"
 #include "errors.h"
+#include "frames.h"
 #include "secret.h"
 #include "text.h"
 
@@ -155,6 +156,30 @@ static PyObject *make_plaintext(SecretObject *s)
 
 /* ---- wiping ----------------------------------------------------------- */
 
+/* 3.10/3.11: PyUnicode_AsUnicode() and PyUnicode_AsUnicodeAndSize() (used
+ * by ctypes' c_wchar_p, some C extensions and Windows APIs) cache a
+ * wchar_t copy of the text on the str, freed with it but never wiped.  It
+ * shares the data when the kinds match (UCS-4 with a 4-byte wchar_t). */
+static void wipe_wstr(PyObject *o, const void *data)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    _Py_COMP_DIAG_PUSH
+    _Py_COMP_DIAG_IGNORE_DEPR_DECLS
+    PyASCIIObject *a = (PyASCIIObject *)o;
+    if (a->wstr == NULL || (const void *)a->wstr == data) {
+        return;
+    }
+    Py_ssize_t n = PyUnicode_IS_COMPACT_ASCII(o)
+                       ? a->length
+                       : ((PyCompactUnicodeObject *)o)->wstr_length;
+    ms_os_wipe(a->wstr, (size_t)n * sizeof(wchar_t));
+    _Py_COMP_DIAG_POP
+#else
+    (void)o;
+    (void)data;
+#endif
+}
+
 static void wipe_plaintext(PyObject *o)
 {
     if (PyBytes_Check(o)) {
@@ -169,6 +194,7 @@ static void wipe_plaintext(PyObject *o)
     Py_ssize_t len = PyUnicode_GET_LENGTH(o);
     ms_os_wipe(data, (size_t)len * PyUnicode_KIND(o));
     ((PyASCIIObject *)o)->hash = -1;
+    wipe_wstr(o, data);
     if (PyUnicode_IS_COMPACT_ASCII(o)) {
         return;
     }
@@ -194,281 +220,274 @@ static const char *plaintext_type_name(PyObject *o)
 
 /* ---- who holds it ------------------------------------------------------ */
 
-/* Values of a mapping that are obj. */
-static int count_values(PyObject *map, PyObject *obj, Py_ssize_t *n)
+/* What accounts for references to the plaintext.  `names` are bindings
+ * whose holders are done with it (the with-statement's own target, locals
+ * of finished frames); `extra` are references held by a frame's f_locals
+ * snapshot dict (3.10-3.12).  `unproven` is set when something could hold
+ * it that cannot be counted: the object is then left intact. */
+typedef struct {
+    PyObject *obj;
+    Py_ssize_t names;
+    Py_ssize_t extra;
+    int unproven;
+} tally;
+
+/* A snapshot dict holding obj that someone else also holds (d = locals()
+ * kept in a variable) is a reference memsafe cannot account for: only the
+ * frame and the caller's reference may hold it. */
+static void count_snapshot(PyObject *names, tally *t)
 {
-    if (PyDict_Check(map)) {
+    Py_ssize_t pos = 0, n = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(names, &pos, &k, &v)) {
+        n += v == t->obj;
+    }
+    t->extra += n;
+    if (n > 0 && Py_REFCNT(names) != 2) {
+        t->unproven = 1;
+    }
+}
+
+/* A finished frame of the traceback: each of its plain locals bound to the
+ * object is explained; a cell or free variable is not (a closure made in
+ * the frame may hold the same cell: KEEP.append(lambda: pw)). */
+static int count_finished(PyFrameObject *f, void *arg)
+{
+    tally *t = (tally *)arg;
+    int snapshot = 0;
+    PyObject *names = ms_frame_names(f, &snapshot);
+    if (names == NULL) {
+        return -1;
+    }
+    int rc = 0;
+    if (!PyDict_Check(names)) {
+        t->unproven = 1;
+    } else {
+        if (snapshot) {
+            count_snapshot(names, t);
+        }
         Py_ssize_t pos = 0;
         PyObject *k, *v;
-        while (PyDict_Next(map, &pos, &k, &v)) {
-            *n += v == obj;
-        }
-        return 0;
-    }
-    /* A class body's namespace from a metaclass's __prepare__. */
-    PyObject *values = PyMapping_Values(map);
-    if (values == NULL) {
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
-        *n += PyList_GET_ITEM(values, i) == obj;
-    }
-    Py_DECREF(values);
-    return 0;
-}
-
-typedef struct {
-    Py_ssize_t names;  /* names (or cells) of the frame bound to obj */
-    Py_ssize_t extra;  /* references held by a locals snapshot dict */
-} frame_refs;
-
-static int code_flags(PyFrameObject *f)
-{
-    PyCodeObject *code = PyFrame_GetCode(f);
-    int flags = code->co_flags;
-    Py_DECREF(code);
-    return flags;
-}
-
-static PyObject *frame_globals(PyFrameObject *f)
-{
-#if PY_VERSION_HEX >= 0x030B0000
-    return PyFrame_GetGlobals(f);
-#else
-    return Py_NewRef(f->f_globals);
-#endif
-}
-
-/* Count the names of frame f bound to obj; with_globals adds the frame's
- * globals (a `global` with-target) when they are not its locals. */
-static int count_frame(PyFrameObject *f, PyObject *obj, int with_globals,
-                       frame_refs *out)
-{
-    int optimized = (code_flags(f) & CO_OPTIMIZED) != 0;
-    Py_ssize_t n = 0;
-    int rc = 0;
-#if PY_VERSION_HEX >= 0x030B0000
-    PyObject *locals = PyFrame_GetLocals(f);
-    if (locals == NULL) {
-        return -1;
-    }
-#else
-    if (PyFrame_FastToLocalsWithError(f) < 0) {
-        return -1;
-    }
-    PyObject *locals = Py_XNewRef(f->f_locals);
-#endif
-    if (locals != NULL) {
-#if PY_VERSION_HEX >= 0x030D0000
-        (void)optimized;
-        if (PyFrameLocalsProxy_Check(locals)) {
-            /* PEP 667: the proxy holds no references; a copy that does
-             * is released before the count is compared. */
-            PyObject *snap = PyDict_New();
-            rc = snap == NULL ? -1 : PyDict_Update(snap, locals);
-            if (rc == 0) {
-                rc = count_values(snap, obj, &n);
+        while (rc == 0 && PyDict_Next(names, &pos, &k, &v)) {
+            if (v != t->obj) {
+                continue;
             }
-            Py_XDECREF(snap);
-        } else {
-            rc = count_values(locals, obj, &n);
+            rc = ms_frame_is_cell(f, k);
+            t->names += rc == 0;
+            t->unproven |= rc == 1;
+            rc = rc < 0 ? -1 : 0;
         }
-#else
-        /* A function frame's f_locals is a snapshot dict, synced just now
-         * and kept on the frame: one more reference per name bound. */
-        rc = count_values(locals, obj, &n);
-        if (optimized) {
-            out->extra += n;
-        }
-#endif
     }
-    out->names += n;
-    if (rc == 0 && with_globals) {
-        PyObject *g = frame_globals(f);
-        if (g != NULL && g != locals) {
-            rc = count_values(g, obj, &out->names);
-        }
-        Py_XDECREF(g);
-    }
-    Py_XDECREF(locals);
+    Py_DECREF(names);
     return rc;
 }
 
-/* Is f running on this thread's stack (the current frame or a caller)? */
-static int frame_running(PyFrameObject *f)
-{
-    PyFrameObject *cur = (PyFrameObject *)Py_XNewRef(PyEval_GetFrame());
-    while (cur != NULL) {
-        if (cur == f) {
-            Py_DECREF(cur);
-            return 1;
-        }
-        PyFrameObject *back = PyFrame_GetBack(cur);
-        Py_DECREF(cur);
-        cur = back;
-    }
-    return 0;
-}
-
-#define MAX_SEEN 64
+/* How the with-statement stored __enter__'s result (memsafe._frames). */
+enum { TGT_NOTHING = 0, TGT_FAST = 1, TGT_NAME = 2, TGT_GLOBAL = 3,
+       TGT_POP = 4, TGT_CELL = 5 };
 
 typedef struct {
-    PyObject *item[MAX_SEEN]; /* borrowed: alive while the exception is */
-    int n;
-} seen_set;
+    const void *frame; /* identity only: the frame that entered */
+    int kind;
+    PyObject *name;    /* strong; NULL unless kind names one */
+} with_target;
 
-/* 1 if added, 0 if already there, -1 if full. */
-static int seen_add(seen_set *s, PyObject *o)
+/* st->with_target_fn: memsafe._frames.with_target of the interpreter,
+ * loaded on first use. */
+static int find_target(ms_state *st, with_target *out)
 {
-    for (int i = 0; i < s->n; i++) {
-        if (s->item[i] == o) {
-            return 0;
-        }
+    out->frame = NULL;
+    out->kind = TGT_NOTHING;
+    out->name = NULL;
+    PyFrameObject *f = PyEval_GetFrame();
+    if (f == NULL) {
+        return 0;
     }
-    if (s->n == MAX_SEEN) {
-        return -1;
-    }
-    s->item[s->n++] = o;
-    return 1;
-}
-
-/* References to obj held by the locals of finished function frames in the
- * tracebacks of exc and of the exceptions chained to it.  -1 when the
- * chain is too long to follow (the caller then leaves obj alone). */
-static int count_tracebacks(PyObject *exc, PyObject *obj, Py_ssize_t *refs)
-{
-    seen_set excs = {{NULL}, 0};
-    seen_set frames = {{NULL}, 0};
-    PyObject *todo[MAX_SEEN];
-    int ntodo = 0;
-    todo[ntodo++] = exc;
-    while (ntodo > 0) {
-        PyObject *e = todo[--ntodo];
-        int added = seen_add(&excs, e);
-        if (added < 0) {
+    if (st->with_target_fn == NULL) {
+        PyObject *mod = PyImport_ImportModule("memsafe._frames");
+        if (mod == NULL) {
             return -1;
         }
-        if (added == 0 || !PyExceptionInstance_Check(e)) {
-            continue;
+        PyObject *fn = PyObject_GetAttrString(mod, "with_target");
+        Py_DECREF(mod);
+        if (fn == NULL) {
+            return -1;
         }
-        PyObject *tb = PyException_GetTraceback(e);
-        for (PyTracebackObject *t = (PyTracebackObject *)tb; t != NULL;
-             t = t->tb_next) {
-            PyFrameObject *f = t->tb_frame;
-            int fresh = seen_add(&frames, (PyObject *)f);
-            if (fresh < 0) {
-                Py_XDECREF(tb);
-                return -1;
-            }
-            int flags = code_flags(f);
-            if (fresh == 0 || !(flags & CO_OPTIMIZED) ||
-                (flags & (CO_GENERATOR | CO_COROUTINE |
-                          CO_ASYNC_GENERATOR)) ||
-                frame_running(f)) {
-                continue;
-            }
-            frame_refs r = {0, 0};
-            if (count_frame(f, obj, 0, &r) < 0) {
-                Py_XDECREF(tb);
-                return -1;
-            }
-            *refs += r.names + r.extra;
-        }
-        Py_XDECREF(tb);
-        /* The exceptions stay alive through e, so borrowing is safe. */
-        PyObject *linked[2] = {PyException_GetCause(e),
-                               PyException_GetContext(e)};
-        for (int i = 0; i < 2; i++) {
-            if (linked[i] != NULL) {
-                if (ntodo < MAX_SEEN) {
-                    todo[ntodo++] = linked[i];
-                }
-                Py_DECREF(linked[i]);
-            }
+        /* Set once and never replaced (a free thread that lost the race
+         * drops its own): no reader ever sees it freed. */
+        if (st->with_target_fn == NULL) {
+            st->with_target_fn = fn;
+        } else {
+            Py_DECREF(fn);
         }
     }
+    PyObject *r = PyObject_CallOneArg(st->with_target_fn, (PyObject *)f);
+    if (r == NULL) {
+        return -1;
+    }
+    int kind = 0;
+    PyObject *name = NULL;
+    if (!PyArg_ParseTuple(r, "iO", &kind, &name)) {
+        Py_DECREF(r);
+        return -1;
+    }
+    out->frame = f;
+    out->kind = PyUnicode_Check(name) || kind == TGT_POP || kind == TGT_CELL
+                    ? kind
+                    : TGT_NOTHING;
+    out->name = PyUnicode_Check(name) ? Py_NewRef(name) : NULL;
+    Py_DECREF(r);
     return 0;
+}
+
+/* The value bound to name in a mapping (a new reference or NULL). */
+static PyObject *lookup(PyObject *map, PyObject *name)
+{
+    PyObject *v = PyObject_GetItem(map, name);
+    if (v == NULL && PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+    }
+    return v;
+}
+
+/* The running with-frame: its target name explains one reference if it is
+ * bound to the object; nothing else in the frame does.  Its f_locals
+ * snapshot (3.10-3.12) holds references of its own, counted as such. */
+static int count_with_frame(const with_target *w, tally *t)
+{
+    PyFrameObject *f = PyEval_GetFrame();
+    if (f == NULL || (const void *)f != w->frame) {
+        return 0; /* __exit__ called from elsewhere: nothing explained */
+    }
+    if (w->kind == TGT_CELL && Py_REFCNT(t->obj) > 1) {
+        t->unproven = 1; /* a closure may share the cell */
+    }
+    int snapshot = 0;
+    PyObject *names = ms_frame_names(f, &snapshot);
+    if (names == NULL) {
+        return -1;
+    }
+    if (snapshot && PyDict_Check(names)) {
+        count_snapshot(names, t);
+    }
+    PyObject *space = NULL;
+    if (w->kind == TGT_FAST || w->kind == TGT_NAME) {
+        space = Py_NewRef(names);
+    } else if (w->kind == TGT_GLOBAL) {
+#if PY_VERSION_HEX >= 0x030B0000
+        space = PyFrame_GetGlobals(f);
+#else
+        space = Py_NewRef(f->f_globals);
+#endif
+    }
+    Py_DECREF(names);
+    if (space == NULL || w->name == NULL) {
+        Py_XDECREF(space);
+        return 0;
+    }
+    PyObject *v = lookup(space, w->name);
+    Py_DECREF(space);
+    if (v == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    t->names += v == t->obj;
+    Py_DECREF(v);
+    return 0;
+}
+
+/* This interpreter's PlaintextWarning. */
+static PyObject *plaintext_warning(void)
+{
+    ms_state *st = ms_state_current();
+    return st != NULL ? st->plaintext_warning : PyExc_RuntimeWarning;
+}
+
+static int warn_interned(PyObject *obj)
+{
+    return PyErr_WarnFormat(
+        plaintext_warning(), 1,
+        "plaintext() left its %s intact: it was interned (sys.intern(), or "
+        "setattr()/a class or module attribute of that name), and the "
+        "interpreter's intern table keeps it, possibly until exit; it was "
+        "not wiped and stays on the Python heap.  Do not intern plaintext "
+        "or use it as an attribute name",
+        plaintext_type_name(obj));
+}
+
+static int warn_kept(PyObject *obj, int unproven)
+{
+    return PyErr_WarnFormat(
+        plaintext_warning(), 1,
+        "plaintext() left its %s intact: %s, so it was not wiped and stays "
+        "on the Python heap",
+        plaintext_type_name(obj),
+        unproven ? "memsafe could not prove that nothing else holds it (a "
+                   "closure or cell, another thread, a generator or "
+                   "coroutine, a kept locals() dict, or the exception's "
+                   "arguments or notes may)"
+                 : "a reference to it was kept after the call or "
+                   "with-block ended (by the consumer, the function's "
+                   "result, another name, a container, a closure, or an "
+                   "exception: its arguments, its notes, the locals of a "
+                   "running frame, an AttributeError's name)");
+}
+
+/* Every reference explained? */
+static int all_explained(PyObject *obj, Py_ssize_t own, const tally *t)
+{
+    return !t->unproven && Py_REFCNT(obj) == own + t->names + t->extra;
 }
 
 /* Wipe obj if every reference to it is explained (memsafe's `own`, the
- * with-frame's one name, finished frames of exc's tracebacks); otherwise
- * leave it and warn.  -1 if the warning was raised as an exception. */
-static int settle(PyObject *obj, Py_ssize_t own, int with_frame, PyObject *exc)
+ * with-statement's target, locals of finished frames of exc's tracebacks);
+ * otherwise leave it intact and warn.  -1 if the warning was raised as an
+ * exception. */
+static int settle(PyObject *obj, Py_ssize_t own, const with_target *w,
+                  PyObject *exc)
 {
-    Py_ssize_t expected = own;
-    int explained = 1;
-    if (with_frame) {
-        PyFrameObject *f = PyEval_GetFrame();
-        if (f != NULL) {
-            frame_refs r = {0, 0};
-            if (count_frame(f, obj, 1, &r) < 0) {
-                PyErr_Clear();
-                explained = 0;
-            }
-            explained &= r.names <= 1;
-            expected += r.names + r.extra;
-        }
-    }
-    if (exc != NULL && exc != Py_None) {
-        Py_ssize_t refs = 0;
-        if (count_tracebacks(exc, obj, &refs) < 0) {
-            PyErr_Clear();
-            explained = 0;
-        }
-        expected += refs;
-    }
     if (PyUnicode_Check(obj) && PyUnicode_CHECK_INTERNED(obj)) {
-        explained = 0; /* sys.intern(b): the interned table holds it */
+        return warn_interned(obj);
     }
-    if (explained && Py_REFCNT(obj) == expected) {
+    tally t = {obj, 0, 0, 0};
+    if (w != NULL && count_with_frame(w, &t) < 0) {
+        PyErr_Clear();
+        t.unproven = 1;
+    }
+    if (exc != NULL && exc != Py_None && Py_REFCNT(obj) > own &&
+        ms_finished_frames(exc, count_finished, &t) < 0) {
+        PyErr_Clear();
+        t.unproven = 1;
+    }
+    /* getattr(o, t): the type attribute cache may keep the name (a strong
+     * reference on 3.10/3.11 and 3.13) until another lookup evicts it.
+     * Cleared only on this path, which would otherwise leave it intact. */
+    if (PyUnicode_Check(obj) && !t.unproven && !all_explained(obj, own, &t)) {
+        PyType_ClearCache();
+    }
+    if (all_explained(obj, own, &t)) {
         wipe_plaintext(obj);
+        /* What the consumer's C code left in vector registers and dead
+         * stack below this frame (a wchar_t conversion, a hash). */
+        ms_scrub();
         return 0;
     }
-    ms_state *st = ms_state_current();
-    return PyErr_WarnFormat(
-        st != NULL ? st->plaintext_warning : PyExc_RuntimeWarning, 1,
-        "plaintext() left its %s intact: a reference to it was kept after "
-        "the call or with-block ended (by the consumer, the function's "
-        "result, another name, a container or an exception), so it was not "
-        "wiped and stays on the Python heap",
-        plaintext_type_name(obj));
+    return warn_kept(obj, t.unproven);
 }
 
 /* The pending exception (from fn) is kept; if settling raises (the warning
  * as an error), that is raised instead with fn's exception as context. */
 static void settle_after_error(PyObject *obj)
 {
-#if PY_VERSION_HEX >= 0x030C0000
-    PyObject *first = PyErr_GetRaisedException();
-    if (settle(obj, 1, 0, first) < 0) {
-        PyObject *second = PyErr_GetRaisedException();
-        PyException_SetContext(second, first);
-        PyErr_SetRaisedException(second);
-    } else {
-        PyErr_SetRaisedException(first);
-    }
-#else
-    PyObject *t, *v, *tb;
-    PyErr_Fetch(&t, &v, &tb);
-    PyErr_NormalizeException(&t, &v, &tb);
-    if (tb != NULL && v != NULL) {
-        PyException_SetTraceback(v, tb);
-    }
-    if (settle(obj, 1, 0, v) < 0) {
-        PyObject *t2, *v2, *tb2;
-        PyErr_Fetch(&t2, &v2, &tb2);
-        PyErr_NormalizeException(&t2, &v2, &tb2);
-        if (v != NULL) {
-            PyException_SetContext(v2, Py_NewRef(v));
+    PyObject *first = ms_err_take();
+    if (settle(obj, 1, NULL, first) < 0) {
+        PyObject *second = ms_err_take();
+        if (first != NULL) {
+            PyException_SetContext(second, first);
         }
-        PyErr_Restore(t2, v2, tb2);
-        Py_XDECREF(t);
-        Py_XDECREF(v);
-        Py_XDECREF(tb);
+        ms_err_put(second);
     } else {
-        PyErr_Restore(t, v, tb);
+        ms_err_put(first);
     }
-#endif
 }
 
 /* ---- the closure form -------------------------------------------------- */
@@ -485,7 +504,7 @@ static PyObject *run_plaintext(SecretObject *s, PyObject *fn)
         Py_DECREF(obj);
         return NULL;
     }
-    int rc = settle(obj, 1, 0, NULL);
+    int rc = settle(obj, 1, NULL, NULL);
     Py_DECREF(obj);
     if (rc < 0) {
         Py_DECREF(result);
@@ -503,6 +522,7 @@ typedef struct {
     SecretObject *secret; /* strong */
     PyObject *value;      /* the plaintext while the block runs */
     pt_state state;
+    with_target target;   /* where the with-statement stored it */
 } PlaintextObject;
 
 static PyObject *new_context(SecretObject *s)
@@ -518,6 +538,9 @@ static PyObject *new_context(SecretObject *s)
     c->secret = (SecretObject *)Py_NewRef(s);
     c->value = NULL;
     c->state = PT_NEW;
+    c->target.frame = NULL;
+    c->target.kind = TGT_NOTHING;
+    c->target.name = NULL;
     PyObject_GC_Track(c);
     return (PyObject *)c;
 }
@@ -565,11 +588,19 @@ static PyObject *pt_enter(PlaintextObject *c, PyObject *Py_UNUSED(ignored))
                         "call plaintext() again for a new one");
         return NULL;
     }
+    with_target target;
+    if (find_target(c->secret->state, &target) < 0) {
+        return NULL;
+    }
     PyObject *obj = make_plaintext(c->secret);
     if (obj == NULL) {
+        Py_XDECREF(target.name);
         return NULL;
     }
     Py_INCREF(obj);
+    Py_XSETREF(c->target.name, target.name);
+    c->target.frame = target.frame;
+    c->target.kind = target.kind;
     pt_lock(c);
     c->value = obj;
     pt_unlock(c);
@@ -587,7 +618,7 @@ static PyObject *pt_exit(PlaintextObject *c, PyObject *const *args,
     if (obj == NULL) {
         Py_RETURN_FALSE;
     }
-    int rc = settle(obj, 1, 1, nargs >= 2 ? args[1] : NULL);
+    int rc = settle(obj, 1, &c->target, nargs >= 2 ? args[1] : NULL);
     Py_DECREF(obj);
     if (rc < 0) {
         return NULL;
@@ -632,6 +663,7 @@ static void pt_dealloc(PlaintextObject *c)
     PyObject_GC_UnTrack(c);
     drop_value(c);
     Py_CLEAR(c->secret);
+    Py_CLEAR(c->target.name);
     PyTypeObject *type = Py_TYPE(c);
     PyObject_GC_Del(c);
     Py_DECREF(type); /* a heap type: its objects hold a reference */

@@ -93,7 +93,19 @@ SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine)
     ms_store_init(&s->store, engine);
     s->nchars = 0;
     s->weakreflist = NULL;
+    s->fork = -1;
     return s;
+}
+
+/* The options this secret's memory is made with: today's settings, and
+ * the fork policy it asked for (fork=) or the default. */
+static ms_allocopts allocopts_for(const SecretObject *s)
+{
+    ms_allocopts opts = ms_config_allocopts();
+    if (s->fork >= 0) {
+        opts.inherit = s->fork;
+    }
+    return opts;
 }
 
 /* Short type name for repr: "MemSafe", or a subclass's own name. */
@@ -122,7 +134,7 @@ int ms_secret_begin_fill(SecretObject *s, size_t len, unsigned char **p)
 {
     ms_lockresult lr;
     ms_oserr err = {0, 0, NULL};
-    ms_allocopts opts = ms_config_allocopts();
+    ms_allocopts opts = allocopts_for(s);
     ms_store_lock(&s->store);
     ms_status st = ms_store_alloc(&s->store, len, &opts, &lr, &err);
     *p = st == MS_OK ? ms_store_data(&s->store) : NULL;
@@ -145,7 +157,7 @@ static int fill_from(SecretObject *s, const unsigned char *src, size_t len)
 {
     ms_lockresult lr;
     ms_oserr err = {0, 0, NULL};
-    ms_allocopts opts = ms_config_allocopts();
+    ms_allocopts opts = allocopts_for(s);
     ms_store_lock(&s->store);
     ms_status st =
         ms_store_alloc_copy(&s->store, src, len, &opts, &lr, &err);
@@ -692,6 +704,14 @@ PyObject *ms_secret_get_storage(SecretObject *s, void *Py_UNUSED(closure))
     return PyUnicode_FromString(ms_config_engine_name(s->store.engine));
 }
 
+PyObject *ms_secret_get_fork(SecretObject *s, void *Py_UNUSED(closure))
+{
+    int inherit = s->store.status == MS_STORE_EMPTY
+                      ? (s->fork >= 0 ? s->fork : ms_config_fork())
+                      : s->store.inherit;
+    return PyUnicode_FromString(ms_config_fork_name(inherit));
+}
+
 PyObject *ms_secretstr_get_nbytes(SecretObject *s, void *Py_UNUSED(closure))
 {
     ms_store_lock(&s->store);
@@ -751,18 +771,39 @@ PyObject *ms_secret_reduce(PyObject *s, PyObject *Py_UNUSED(unused))
 
 /* ---- copies ----------------------------------------------------------- */
 
-PyObject *ms_secret_copy(SecretObject *s, PyObject *Py_UNUSED(unused))
+/* A copy of the same type; a Python subclass's attributes (__dict__ and
+ * __slots__) are copied too, deep-copied for deepcopy (memsafe._copying). */
+static PyObject *copy_of(SecretObject *s, PyObject *memo)
 {
     SecretObject *c = ms_secret_alloc(Py_TYPE(s), s->store.engine);
     if (c == NULL) {
         return NULL;
     }
-    return finish_new(c, fill_copy(c, (PyObject *)s, 0));
+    PyObject *out = finish_new(c, fill_copy(c, (PyObject *)s, 0));
+    if (out == NULL || !(Py_TYPE(s)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        return out;
+    }
+    PyObject *mod = PyImport_ImportModule("memsafe._copying");
+    PyObject *r = mod == NULL ? NULL
+                              : PyObject_CallMethod(mod, "copy_state", "OOO",
+                                                    (PyObject *)s, out, memo);
+    Py_XDECREF(mod);
+    if (r == NULL) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return out;
 }
 
-PyObject *ms_secret_deepcopy(SecretObject *s, PyObject *Py_UNUSED(memo))
+PyObject *ms_secret_copy(SecretObject *s, PyObject *Py_UNUSED(unused))
 {
-    return ms_secret_copy(s, NULL);
+    return copy_of(s, Py_None);
+}
+
+PyObject *ms_secret_deepcopy(SecretObject *s, PyObject *memo)
+{
+    return copy_of(s, memo);
 }
 
 /* ---- the secret exports no buffer ------------------------------------- */
@@ -792,7 +833,7 @@ static int grow_prepare(SecretObject *s, size_t extra, ms_growth *g)
 {
     ms_lockresult lr;
     ms_oserr err = {0, 0, NULL};
-    ms_allocopts opts = ms_config_allocopts();
+    ms_allocopts opts = allocopts_for(s);
     ms_store_lock(&s->store);
     ms_status st =
         ms_store_grow_prepare(&s->store, extra, &opts, &lr, g, &err);

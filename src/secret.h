@@ -73,6 +73,7 @@ PyObject *ms_secretstr_reveal(SecretObject *s, PyObject *unused);
 PyObject *ms_secret_get_closed(SecretObject *s, void *closure);
 PyObject *ms_secret_get_locked(SecretObject *s, void *closure);
 PyObject *ms_secret_get_storage(SecretObject *s, void *closure);
+PyObject *ms_secret_get_fork(SecretObject *s, void *closure);
 PyObject *ms_secret_get_secretmem(SecretObject *s, void *closure);
 PyObject *ms_secretstr_get_nbytes(SecretObject *s, void *closure);
 

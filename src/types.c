@@ -135,6 +135,9 @@ static PyMethodDef secretstr_methods[] = {
          "True when the secret's memory is really locked in RAM.", NULL},     \
         {"storage", (getter)ms_secret_get_storage, NULL,                      \
          "The storage engine: 'guarded' or 'sealed'.", NULL},                 \
+        {"fork", (getter)ms_secret_get_fork, NULL,                            \
+         "The fork policy: 'wipe' (a fork child gets nothing) or 'inherit' "  \
+         "(a fork child gets its own protected copy).", NULL},                \
         {"secretmem", (getter)ms_secret_get_secretmem, NULL,                  \
          "True when the secret's memory (and, for sealed secrets, the "       \
          "process key's) is memfd_secret memory.",                            \

@@ -19,6 +19,7 @@
 #include "window.h"
 
 #include "errors.h"
+#include "frames.h"
 #include "secret.h"
 #include "text.h"
 
@@ -153,23 +154,69 @@ static void release_view(WindowObject *w)
     Py_DECREF(view);
 }
 
+/* A finished frame of the exception's traceback: release the views of
+ * this window its names hold (fn's slices, a helper's parameter).  The
+ * frame will never run again; only the traceback keeps it. */
+static int release_frame_views(PyFrameObject *f, void *arg)
+{
+    WindowObject *w = (WindowObject *)arg;
+    int snapshot = 0;
+    PyObject *names = ms_frame_names(f, &snapshot);
+    if (names == NULL) {
+        return -1;
+    }
+    PyObject *values = PyMapping_Values(names);
+    Py_DECREF(names);
+    if (values == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values); i++) {
+        PyObject *v = PyList_GET_ITEM(values, i);
+        if (!PyMemoryView_Check(v) ||
+            PyMemoryView_GET_BUFFER(v)->obj != (PyObject *)w) {
+            continue;
+        }
+        PyObject *r = PyObject_CallMethod(v, "release", NULL);
+        if (r == NULL) {
+            PyErr_Clear(); /* exported further: stays counted as leaked */
+        }
+        Py_XDECREF(r);
+    }
+    Py_DECREF(values);
+    return 0;
+}
+
+/* Release what finished frames of exc's traceback hold from this window. */
+static void release_traceback_views(WindowObject *w, PyObject *exc)
+{
+    if (exc == NULL || exc == Py_None) {
+        return;
+    }
+    ms_store_lock(store_of(w));
+    Py_ssize_t own = w->exports;
+    ms_store_unlock(store_of(w));
+    if (own > 0 && ms_finished_frames(exc, release_frame_views, w) < 0) {
+        PyErr_Clear(); /* what is left is reported as leaked */
+    }
+}
+
+#define LEAKED_FMT                                                            \
+    "window closed while %zd view(s) from it are still alive (a slice or "   \
+    "memoryview kept past the with-block?); the memory stays accessible "    \
+    "until they are released: del them or call view.release()"
+
 static int leaked_error(Py_ssize_t n)
 {
-    PyErr_Format(
-        PyExc_BufferError,
-        "window closed while %zd view(s) from it are still alive (a slice "
-        "or memoryview kept past the with-block?); the memory stays "
-        "accessible until they are released: del them or call "
-        "view.release()",
-        n);
+    PyErr_Format(PyExc_BufferError, LEAKED_FMT, n);
     return -1;
 }
 
-/* Close the window.  0 on success; -1 with an exception when views of
- * this window outlive it (the window is closed all the same), the secret
- * was purged meanwhile, or the OS failed. */
-static int window_finish(WindowObject *w)
+/* Close the window.  0 on success; -1 with an exception when the secret
+ * was purged meanwhile or the OS failed.  *leaked: views of this window
+ * that outlive it (the window is closed all the same). */
+static int window_close(WindowObject *w, Py_ssize_t *leaked)
 {
+    *leaked = 0;
     ms_store_lock(store_of(w));
     int open = w->state == MS_WSTATE_OPEN;
     ms_store_unlock(store_of(w));
@@ -184,33 +231,100 @@ static int window_finish(WindowObject *w)
         w->state = MS_WSTATE_CLOSED;
         st = ms_store_close(store_of(w), w->kind, &err);
     }
-    Py_ssize_t own = w->exports;
+    *leaked = w->exports;
     ms_store_unlock(store_of(w));
     if (st != MS_OK) {
         ms_raise(st, &err, NULL);
         return -1;
     }
-    if (own > 0) {
-        return leaked_error(own);
-    }
     return 0;
 }
 
-static PyObject *window_exit(WindowObject *w, PyObject *const *Py_UNUSED(args),
-                             Py_ssize_t Py_UNUSED(nargs))
+/* Close the window; leaked views raise BufferError. */
+static int window_finish(WindowObject *w)
 {
-    if (window_finish(w) < 0) {
+    Py_ssize_t leaked = 0;
+    if (window_close(w, &leaked) < 0) {
+        return -1;
+    }
+    return leaked > 0 ? leaked_error(leaked) : 0;
+}
+
+/* exc.add_note(text); 3.10 has no add_note: __notes__ by hand. */
+static int add_note(PyObject *exc, PyObject *text)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *r = PyObject_CallMethod(exc, "add_note", "O", text);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+#else
+    PyObject *notes = PyObject_GetAttrString(exc, "__notes__");
+    if (notes == NULL) {
+        PyErr_Clear();
+        notes = PyList_New(0);
+        if (notes == NULL || PyObject_SetAttrString(exc, "__notes__", notes) < 0) {
+            Py_XDECREF(notes);
+            return -1;
+        }
+    }
+    int rc = PyList_Check(notes) ? PyList_Append(notes, text) : -1;
+    if (rc < 0 && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_TypeError, "__notes__ is not a list");
+    }
+    Py_DECREF(notes);
+    return rc;
+#endif
+}
+
+/* Close the window while exc propagates out of it.  exc stays the
+ * exception: views that finished frames of its traceback hold are
+ * released, and views still alive after that are reported as a note on
+ * it (rather than a BufferError that would replace it).  0, or -1 with
+ * the window's own error (purge, OS failure, or the note could not be
+ * added) set. */
+static int finish_with(WindowObject *w, PyObject *exc)
+{
+    if (exc == NULL) {
+        return window_finish(w);
+    }
+    release_traceback_views(w, exc);
+    Py_ssize_t leaked = 0;
+    if (window_close(w, &leaked) < 0) {
+        return -1;
+    }
+    if (leaked == 0) {
+        return 0;
+    }
+    PyObject *note = PyUnicode_FromFormat("memsafe: " LEAKED_FMT, leaked);
+    if (note == NULL || add_note(exc, note) < 0) {
+        Py_XDECREF(note);
+        PyErr_Clear();
+        return leaked_error(leaked);
+    }
+    Py_DECREF(note);
+    return 0;
+}
+
+static PyObject *window_exit(WindowObject *w, PyObject *const *args,
+                             Py_ssize_t nargs)
+{
+    PyObject *exc = nargs >= 2 ? args[1] : NULL;
+    int rc = exc != NULL && PyExceptionInstance_Check(exc)
+                 ? finish_with(w, exc)
+                 : window_finish(w);
+    if (rc < 0) {
         return NULL;
     }
     Py_RETURN_FALSE;
 }
 
-/* Close the window after fn raised: the window's own error, if any, is
- * raised with fn's exception as its __context__. */
+/* Close the window after fn raised: fn's exception propagates (with a
+ * note for leaked views); the window's own error, if any, is raised with
+ * fn's exception as its __context__. */
 static void finish_after_error(WindowObject *w)
 {
     PyObject *first = ms_err_take();
-    if (window_finish(w) < 0) {
+    if (finish_with(w, first) < 0) {
         PyObject *second = ms_err_take();
         PyException_SetContext(second, first);
         ms_err_put(second);
@@ -343,6 +457,17 @@ static void window_dealloc(WindowObject *w)
     Py_DECREF(type); /* a heap type: its objects hold a reference */
 }
 
+/* memoryview's hash asks its exporter: the message is about both. */
+static Py_hash_t window_hash(WindowObject *Py_UNUSED(w))
+{
+    PyErr_SetString(PyExc_TypeError,
+                    "unhashable: a memsafe window and the memoryview it gives "
+                    "cannot be hashed (a cached hash of the secret would "
+                    "outlive the window); hash the view's content inside the "
+                    "window with hashlib or hmac instead");
+    return -1;
+}
+
 static PyObject *window_repr(WindowObject *w)
 {
     static const char *const states[] = {"new", "open", "closed"};
@@ -364,7 +489,10 @@ static PyMethodDef window_methods[] = {
      "the secret (format 'B')."},
     {"__exit__", (PyCFunction)(void (*)(void))window_exit, METH_FASTCALL,
      "__exit__($self, exc_type, exc, tb, /)\n--\n\nClose the window.  "
-     "Raises BufferError if views from it are still alive."},
+     "Raises BufferError if views from it are still alive; when the block "
+     "raised, its exception propagates instead, views held by finished "
+     "frames of its traceback are released and any still alive are "
+     "reported in a note on it."},
     {"__reduce__", (PyCFunction)window_reduce, METH_NOARGS,
      "Windows cannot be pickled."},
     {NULL, NULL, 0, NULL}
@@ -373,7 +501,7 @@ static PyMethodDef window_methods[] = {
 static PyType_Slot window_slots[] = {
     {Py_tp_dealloc, (void *)window_dealloc},
     {Py_tp_repr, (void *)window_repr},
-    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_tp_hash, (void *)window_hash},
     {Py_bf_getbuffer, (void *)window_getbuffer},
     {Py_bf_releasebuffer, (void *)window_releasebuffer},
     {Py_tp_doc, (void *)"A read or write window on a secret: use it in a "

@@ -89,9 +89,12 @@ MEASURES = [
     "process_dacl",
     "no_crash_dialog",
     "wer_no_heap",
+    "remote_debug_veto",
 ]
-KEYS = [*MEASURES, "debugger_attached"]
-APPLIED_HERE = (
+KEYS = [*MEASURES, "debugger_attached", "already", "applied_now"]
+# The remote debugger veto exists where remote debugger scripts do (3.14+).
+PEP768 = {"remote_debug_veto"} if sys.version_info >= (3, 14) else set()
+APPLIED_HERE = PEP768 | (
     {"not_dumpable", "core_limit_zero"}
     if LINUX
     else {"process_dacl", "no_crash_dialog", "wer_no_heap"}
@@ -103,7 +106,8 @@ APPLIED_HERE = (
 
 
 def check_report(report: Any) -> None:
-    """The documented shape: every key, in order; True or a reason."""
+    """The documented shape: every key, in order; True or a reason; what
+    was already in effect before the call, and what it applied now."""
     assert isinstance(report, dict)
     assert list(report) == KEYS
     for key in MEASURES:
@@ -115,6 +119,15 @@ def check_report(report: Any) -> None:
         assert dbg > 0
     if isinstance(dbg, str):
         assert dbg.startswith("unknown"), dbg
+    already = report["already"]
+    assert list(already) == MEASURES, already
+    for key, was in already.items():
+        assert isinstance(was, bool) or (
+            isinstance(was, str) and was.startswith("unknown")
+        ), (key, was)
+    assert report["applied_now"] == [
+        k for k in MEASURES if report[k] is True and already[k] is not True
+    ], report
 
 
 # ---- in-process -------------------------------------------------------------
@@ -129,23 +142,28 @@ def test_exported() -> None:
 
 HARDEN_TWICE = r"""
 import json, memsafe, sys
+
+def kernel_facts():
+    facts = {}
+    if sys.platform.startswith("linux"):
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        facts["dumpable"] = libc.prctl(3, 0, 0, 0, 0)   # PR_GET_DUMPABLE
+        for line in open("/proc/self/limits"):
+            if line.startswith("Max core file size"):
+                facts["core"] = line.split()[4:6]
+        for line in open("/proc/self/status"):
+            if line.startswith("TracerPid:"):
+                facts["tracer"] = int(line.split()[1])
+    elif sys.platform == "win32":
+        import ctypes
+        facts["error_mode"] = ctypes.windll.kernel32.GetErrorMode()
+    return facts
+
+before = kernel_facts()
 first = memsafe.harden()
 second = memsafe.harden()
-facts = {}
-if sys.platform.startswith("linux"):
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    facts["dumpable"] = libc.prctl(3, 0, 0, 0, 0)   # PR_GET_DUMPABLE
-    for line in open("/proc/self/limits"):
-        if line.startswith("Max core file size"):
-            facts["core"] = line.split()[4:6]
-    for line in open("/proc/self/status"):
-        if line.startswith("TracerPid:"):
-            facts["tracer"] = int(line.split()[1])
-elif sys.platform == "win32":
-    import ctypes
-    facts["error_mode"] = ctypes.windll.kernel32.GetErrorMode()
-print(json.dumps([first, second, facts]))
+print(json.dumps([first, second, kernel_facts(), before]))
 """
 
 
@@ -163,9 +181,16 @@ def run(code: str, **kw: Any) -> subprocess.CompletedProcess[str]:
 
 
 def test_report_keys_types_and_idempotent() -> None:
-    first, second, facts = json.loads(run(HARDEN_TWICE).stdout.splitlines()[-1])
+    out = run(HARDEN_TWICE).stdout.splitlines()[-1]
+    first, second, facts, before = json.loads(out)
     check_report(first)
-    assert first == second, "a second harden() changed the report"
+    check_report(second)
+    # The measures' values are the same; only what was in effect before
+    # differs: the second call found in effect what the first applied.
+    for key in [*MEASURES, "debugger_attached"]:
+        assert first[key] == second[key], ("a second harden() changed", key)
+    assert second["already"] == {k: first[k] is True for k in MEASURES}, second
+    assert second["applied_now"] == [], second
     applied = {k for k in MEASURES if first[k] is True}
     if WINDOWS and wine_version() and "WerGetFlags" in str(first["wer_no_heap"]):
         # wine 8: WerSetFlags is a stub and WerGetFlags E_NOTIMPL, so the
@@ -177,8 +202,16 @@ def test_report_keys_types_and_idempotent() -> None:
         assert facts["dumpable"] == 0, "PR_GET_DUMPABLE says still dumpable"
         assert facts["core"] == ["0", "0"], facts["core"]
         assert facts["tracer"] == 0
+        # The first call's "already" is what the kernel said before it.
+        assert first["already"]["not_dumpable"] is (before["dumpable"] == 0)
+        assert first["already"]["core_limit_zero"] is (before["core"] == ["0", "0"])
     if WINDOWS:
         assert facts["error_mode"] & 0x0002, "SEM_NOGPFAULTERRORBOX not set"
+        assert first["already"]["no_crash_dialog"] is bool(before["error_mode"] & 2)
+    for key in MEASURES:
+        if key not in APPLIED_HERE:
+            assert first["already"][key] is False, (key, first["already"])
+    assert first["already"]["remote_debug_veto"] is False  # a fresh process
 
 
 # ---- Linux: a target process and other processes looking at it -----------
@@ -195,7 +228,8 @@ if sys.platform.startswith("linux"):
         libc.prctl(0x59616D61, ctypes.c_ulong(-1), 0, 0, 0)
 secret = memsafe.SecretBytes.from_fd(0, size=int(sys.argv[1]))
 info = secret._region_info()
-print(json.dumps({"pid": os.getpid(), "addr": info["secret"]}), flush=True)
+print(json.dumps({"pid": os.getpid(), "addr": info.get("secret", 0),
+                  "secretmem": info["secretmem"]}), flush=True)
 for line in sys.stdin:
     cmd = line.split()
     out = {}
@@ -328,10 +362,11 @@ class Target:
         drop: tuple[int, ...] = (CAP_SYS_PTRACE,),
         cwd: Path | None = None,
         core_unlimited: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.secret = os.urandom(SECRET_LEN)
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
-        env = child_env({"YAMA_SCOPE": str(yama_scope())})
+        env = child_env({"YAMA_SCOPE": str(yama_scope()), **(env or {})})
         env.pop("MEMSAFE_FAULT", None)
         self.proc = subprocess.Popen(
             [sys.executable, "-c", TARGET, str(SECRET_LEN)],
@@ -350,6 +385,7 @@ class Target:
         hello = self.reply("the secret's address")
         self.pid: int = hello["pid"]
         self.addr: int = hello["addr"]
+        self.secretmem: bool = hello["secretmem"]
 
     def reply(self, what: str) -> dict[str, Any]:
         try:
@@ -685,18 +721,67 @@ def test_core_limit_cannot_be_raised_again() -> None:
         t.close()
 
 
+# ---- what was already in effect, what a call applied now --------------------
+
+
+UNDO = {
+    # how a measure is undone between two calls: (command, measure)
+    "dumpable-again": ("dumpable 1", "not_dumpable"),
+    "core-limit-raised": ("raise-core-limit", "core_limit_zero"),
+}
+
+
+@linux_only
+@pytest.mark.parametrize("undo", list(UNDO))
+def test_undone_measure_is_reported_and_applied_again(undo: str) -> None:
+    """Something undoes a measure between two calls (a library calling
+    prctl(PR_SET_DUMPABLE, 1) through ctypes, or raising RLIMIT_CORE with
+    CAP_SYS_RESOURCE): the second call says it was not in effect, applies
+    it again, and the kernel agrees; the other measure was in effect."""
+    command, measure = UNDO[undo]
+    t = Target(drop=())
+    try:
+        first = t.harden()
+        assert set(first["applied_now"]) >= {"not_dumpable", "core_limit_zero"}
+        assert t.send("facts") == {"dumpable": 0, "core": [0, 0]}
+        done = t.send(command)
+        if measure == "core_limit_zero" and not done.get("ok"):
+            pytest.skip(
+                "raising the hard RLIMIT_CORE back needs CAP_SYS_RESOURCE, "
+                f"which this process lacks ({done.get('error')})"
+            )
+        facts = t.send("facts")
+        if measure == "not_dumpable":
+            assert facts["dumpable"] == 1, facts
+        else:
+            assert facts["core"] != [0, 0], facts
+        second = t.harden()
+        assert second[measure] is True, second
+        assert second["already"][measure] is False, second["already"]
+        assert second["applied_now"] == [measure], second
+        other = ({"not_dumpable", "core_limit_zero"} - {measure}).pop()
+        assert second["already"][other] is True, second["already"]
+        assert t.send("facts") == {"dumpable": 0, "core": [0, 0]}
+        third = t.harden()
+        assert third["applied_now"] == [], third
+        assert all(third["already"][k] is True for k in APPLIED_HERE), third
+    finally:
+        t.close()
+
+
 # ---- fault injection --------------------------------------------------------
 
 FAULT_CASES = {
     # fault: (key, text in the reason, kernel state that shows it is not in place)
-    "prctl:1:EPERM": ("not_dumpable", "prctl(PR_SET_DUMPABLE, 0) failed", "dumpable"),
-    "prctl:2:EIO": ("not_dumpable", "prctl(PR_GET_DUMPABLE) failed", None),
+    # (prctl call 1 and getrlimit call 1 read the state before: see below)
+    "prctl:2:EPERM": ("not_dumpable", "prctl(PR_SET_DUMPABLE, 0) failed", "dumpable"),
+    "prctl:3:EIO": ("not_dumpable", "prctl(PR_GET_DUMPABLE) failed", None),
     "setrlimit:1:EPERM": (
         "core_limit_zero",
         "setrlimit(RLIMIT_CORE, 0) failed",
         "core",
     ),
-    "getrlimit:1:EIO": ("core_limit_zero", "getrlimit(RLIMIT_CORE) failed", None),
+    "getrlimit:2:EIO": ("core_limit_zero", "getrlimit(RLIMIT_CORE) failed", None),
     "open(/proc/self/status):1:EACCES": (
         "debugger_attached",
         "open(/proc/self/status) failed",
@@ -739,6 +824,189 @@ def test_failed_call_is_reported_not_claimed(fault: str) -> None:
         assert t.send("facts") == {"dumpable": 0, "core": [0, 0]}
     finally:
         t.close()
+
+
+BEFORE_FAULTS = {
+    # fault in reading the state before: (measure, text in "already")
+    "prctl:1:EIO": ("not_dumpable", "prctl(PR_GET_DUMPABLE) failed"),
+    "getrlimit:1:EIO": ("core_limit_zero", "getrlimit(RLIMIT_CORE) failed"),
+}
+
+
+@linux_only
+@needs_faults
+@pytest.mark.parametrize("fault", list(BEFORE_FAULTS))
+def test_unreadable_state_before_is_unknown_not_claimed(fault: str) -> None:
+    """When the state before the call cannot be read, "already" says
+    "unknown: ..." (never True), the measure is still applied, and it is
+    listed in applied_now."""
+    key, text = BEFORE_FAULTS[fault]
+    t = Target(drop=())
+    try:
+        t.harden()
+        report = t.harden(fault)
+        assert report[key] is True, report
+        was = report["already"][key]
+        assert isinstance(was, str) and was.startswith("unknown: "), was
+        assert text in was and os.strerror(errno.EIO) in was, was
+        assert key in report["applied_now"], report
+        assert t.send("facts") == {"dumpable": 0, "core": [0, 0]}
+    finally:
+        t.close()
+
+
+# ---- Python 3.14 remote debugging (PEP 768) ----------------------------------
+
+needs_remote_exec = pytest.mark.skipif(
+    not (hasattr(sys, "remote_exec") and sys.is_remote_debug_enabled()),
+    reason="sys.remote_exec is Python 3.14+ (PEP 768), with remote debugging "
+    f"enabled; this is {sys.version.split()[0]}",
+)
+
+REMOTE_EXEC = r"""
+import json, sys
+pid, script = int(sys.argv[1]), sys.argv[2]
+caps = [int(l.split()[1], 16) for l in open("/proc/self/status")
+        if l.startswith("CapEff:")][0]
+out = {"cap_sys_ptrace": bool(caps >> 19 & 1)}
+try:
+    sys.remote_exec(pid, script)
+    out["sent"] = True
+except Exception as e:
+    out["error"] = f"{type(e).__name__}: {e}"
+print(json.dumps(out), flush=True)
+"""
+
+# Run inside the target by the remote debugger: the positive control.
+INJECTED = """\
+import __main__
+with open({out!r}, "w") as f:
+    f.write(__main__.secret.reveal().hex())
+"""
+REFUSED = "memsafe.harden() refuses remote debugger scripts"
+
+
+def remote_exec(
+    t: Target, folder: Path, *, drop: tuple[int, ...]
+) -> tuple[dict[str, Any], str | None]:
+    """sys.remote_exec(target, script) from a new process whose capability
+    bounding set lacks drop; the script writes secret.reveal() to a file.
+    Returns the injector's result and what the file holds (None: no file).
+    The target answers one command afterwards: it runs Python code, so it
+    has handled its eval breaker (where the script runs or is refused)
+    before it answers."""
+    n = len(list(folder.glob("inject-*.py")))
+    out = folder / f"out-{n}"
+    script = folder / f"inject-{n}.py"
+    script.write_text(INJECTED.format(out=str(out)))
+    proc = subprocess.run(
+        [sys.executable, "-c", REMOTE_EXEC, str(t.pid), str(script)],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        env=child_env(),
+        preexec_fn=drop_caps(*drop),
+    )
+    assert proc.returncode == 0, proc.stderr
+    result: dict[str, Any] = json.loads(proc.stdout.splitlines()[-1])
+    assert result["cap_sys_ptrace"] == (CAP_SYS_PTRACE not in drop)
+    assert t.send("ping") == {}
+    return result, (out.read_text() if out.exists() else None)
+
+
+SECRET_HELD = {
+    # how the target holds its secret: its environment
+    "guarded": {"MEMSAFE_STORAGE": "guarded"},
+    "sealed": {"MEMSAFE_STORAGE": "sealed"},
+    "guarded+memfd_secret": {
+        "MEMSAFE_STORAGE": "guarded",
+        "MEMSAFE_SECRETMEM": "require",
+    },
+}
+
+
+@linux_only
+@needs_remote_exec
+@pytest.mark.parametrize("held", list(SECRET_HELD))
+@pytest.mark.parametrize("who", ["same-uid", "root"])
+def test_remote_exec_reads_the_secret_before_harden_not_after(
+    who: str, held: str, tmp_path: Path
+) -> None:
+    """A real sys.remote_exec from another process runs a script in the
+    target that writes secret.reveal() to a file: before harden() it does
+    (positive control: whatever the storage, memfd_secret included, since
+    the script runs inside the process), after it the target refuses the
+    script (the audit hook's PermissionError is reported on its stderr) and
+    no file appears.  same-uid: no CAP_SYS_PTRACE in either process;
+    harden()'s not_dumpable refuses the injector first, and once something
+    makes the process dumpable again the veto still refuses the script.
+    root: CAP_SYS_PTRACE writes the request (not_dumpable does not stop
+    it); the veto does."""
+    if who == "root" and os.geteuid() != 0:
+        pytest.skip("needs root to show what root can do")
+    if who == "same-uid":
+        needs_ptrace_reachable()
+    if "memfd_secret" in held and not memsafe._memsafe._features()["secretmem_offered"]:
+        pytest.skip("this kernel does not offer memfd_secret")
+    drop = (CAP_SYS_PTRACE,) if who == "same-uid" else ()
+    t = Target(env=SECRET_HELD[held])
+    try:
+        assert t.secretmem == ("memfd_secret" in held)
+        sent, got = remote_exec(t, tmp_path, drop=drop)
+        assert sent.get("sent") is True, sent
+        assert got == t.secret.hex(), (
+            f"positive control failed: sys.remote_exec did not read the "
+            f"secret before harden(): {sent}, {got!r}\n{t.errors()}"
+        )
+        report = t.harden()
+        assert report["remote_debug_veto"] is True, report
+        assert report["already"]["remote_debug_veto"] is False, report
+        assert "remote_debug_veto" in report["applied_now"], report
+        sent, got = remote_exec(t, tmp_path, drop=drop)
+        assert got is None, "a remote debugger script read the secret after harden()"
+        if who == "same-uid":
+            # not_dumpable stops the injector itself...
+            assert "error" in sent, sent
+            assert REFUSED not in t.errors()
+            # ...and with it undone the veto still refuses the script.
+            t.send("dumpable 1")
+            sent, got = remote_exec(t, tmp_path, drop=drop)
+            assert got is None, "the script ran once the process was dumpable"
+        assert sent.get("sent") is True, sent
+        assert REFUSED in t.errors(), t.errors()
+        assert t.send(f"check {t.secret.hex()}") == {"same": True}
+        again = t.harden()
+        assert again["already"]["remote_debug_veto"] is True, again
+    finally:
+        t.close()
+
+
+VETO_REFUSED = r"""
+import json, sys, memsafe
+exc = EXC
+def hook(event, args):
+    if event == "sys.addaudithook":
+        raise exc("no more audit hooks")
+sys.addaudithook(hook)
+print(json.dumps(memsafe.harden()))
+"""
+
+
+@needs_remote_exec
+@pytest.mark.parametrize("exc", ["RuntimeError", "PermissionError"])
+def test_veto_refused_by_another_audit_hook_is_reported(exc: str) -> None:
+    """An audit hook that refuses sys.addaudithook keeps the veto out.
+    With a RuntimeError PySys_AddAuditHook even returns success without
+    adding the hook: harden() finds out by its probe event and says "not
+    applied" instead of claiming it."""
+    report = json.loads(run(VETO_REFUSED.replace("EXC", exc)).stdout.splitlines()[-1])
+    check_report(report)
+    veto = report["remote_debug_veto"]
+    assert isinstance(veto, str) and veto.startswith("not applied"), veto
+    if exc == "PermissionError":
+        assert "PermissionError: no more audit hooks" in veto, veto
+    assert "remote_debug_veto" not in report["applied_now"]
+    assert report["already"]["remote_debug_veto"] is False
 
 
 # ---- Windows ------------------------------------------------------------------

@@ -167,18 +167,113 @@ def test_window_view_unusable_after_exit() -> None:
         bytes(view)
 
 
-def test_exception_in_block_is_kept_as_context() -> None:
+def test_exception_in_block_propagates_with_a_note() -> None:
+    """Issue 17: an exception raised inside a window propagates as itself;
+    a view still alive after the window closed is reported as a note on
+    it, not as a BufferError that would replace it."""
     m = memsafe.MemSafe(b"abc")
-    with pytest.raises(BufferError) as info, m.read() as view:
-        leaked = view[:1]
+    with pytest.raises(KeyError) as info, m.read() as view:
+        leaked = view[:1]  # the with-frame still runs: not released
         raise KeyError("inner")
-    assert isinstance(info.value.__context__, KeyError)
+    notes = getattr(info.value, "__notes__", [])
+    assert len(notes) == 1 and "1 view(s) from it are still alive" in notes[0]
+    assert notes[0].startswith("memsafe: ")
+    assert bytes(leaked) == b"a"
     leaked.release()
     kept: list[memoryview] = []
-    with pytest.raises(BufferError) as info2:
+    with pytest.raises(ZeroDivisionError) as info2:
         m.read(lambda v: (kept.append(v[:1]), 1 / 0))
-    assert isinstance(info2.value.__context__, ZeroDivisionError)
+    assert info2.value.__context__ is None
+    assert "still alive" in info2.value.__notes__[0]  # type: ignore[attr-defined]
     kept[0].release()
+    m.close()
+
+
+class Boom(Exception):
+    pass
+
+
+def takes_a_slice(v: memoryview) -> None:
+    head = v[:4]  # noqa: F841 - held by this frame, which the traceback keeps
+    raise Boom("no content")
+
+
+def passes_a_slice(v: memoryview) -> None:
+    def helper(x: memoryview) -> None:
+        raise Boom("deep")
+
+    helper(v[1:3])
+
+
+@pytest.mark.parametrize("fn", [takes_a_slice, passes_a_slice])
+def test_views_of_finished_frames_are_released(fn: object) -> None:
+    """fn takes v[:4] and raises: the exception propagates as itself, with
+    no note, and the traceback's frames no longer hold a usable view."""
+    m = memsafe.SecretBytes(b"secret bytes")
+    with pytest.raises(Boom) as info:
+        m.read(fn)
+    assert not hasattr(info.value, "__notes__")
+    views = []
+    tb = info.value.__traceback__
+    while tb is not None:
+        views += [v for v in tb.tb_frame.f_locals.values() if isinstance(v, memoryview)]
+        tb = tb.tb_next
+    assert views
+    for v in views:
+        with pytest.raises(ValueError, match="released"):
+            bytes(v)
+    m.close()  # no view is alive: close() is allowed
+
+
+def test_with_form_releases_views_of_finished_frames() -> None:
+    m = memsafe.SecretBytes(b"secret bytes")
+    with pytest.raises(Boom) as info, m.read() as view:
+        passes_a_slice(view)
+    assert not hasattr(info.value, "__notes__")
+    m.close()
+
+
+@linux_only
+@guarded_pages
+@pytest.mark.parametrize("fn", [takes_a_slice, passes_a_slice])
+def test_page_is_no_access_while_the_exception_lives(fn: object) -> None:
+    """Measured against the kernel's page protections: the exception (and
+    its traceback with the frames that took slices) is alive, yet the
+    secret's pages are back to no-access."""
+    m = memsafe.MemSafe(b"secret bytes")
+    with pytest.raises(Boom) as info:
+        m.read(fn)
+    assert info.value.__traceback__ is not None
+    assert perms(m) == "---p"
+    # Positive control: a slice kept outside any finished frame keeps the
+    # pages readable (reported by the note), until it is released.
+    kept: list[memoryview] = []
+
+    def keeps(v: memoryview) -> None:
+        kept.append(v[:4])
+        raise Boom("kept")
+
+    with pytest.raises(Boom) as info2:
+        m.read(keeps)
+    assert perms(m) == "r--p"
+    assert "still alive" in info2.value.__notes__[0]  # type: ignore[attr-defined]
+    kept[0].release()
+    assert perms(m) == "---p"
+
+
+def test_view_held_by_a_running_frame_is_not_released() -> None:
+    """A frame of the traceback that is still running (here the with-
+    statement's own) keeps its view: it is reported, never released under
+    it."""
+    m = memsafe.SecretBytes(b"secret bytes")
+    try:
+        with m.read() as view:
+            mine = view[:6]
+            takes_a_slice(view)
+    except Boom as e:
+        assert "1 view(s)" in e.__notes__[0]  # type: ignore[attr-defined]
+    assert bytes(mine) == b"secret"
+    mine.release()
     m.close()
 
 

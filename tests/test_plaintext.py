@@ -51,6 +51,13 @@ def _plaintext_warnings_are_errors() -> Iterator[None]:
         yield
 
 
+def check(ok: bool) -> None:
+    """assert, as a call: pytest's assertion rewriting on 3.10 can turn a
+    with-target asserted on into a cell, which plaintext() (rightly)
+    refuses to account for."""
+    assert ok
+
+
 def zeros(obj: bytes | str) -> bytes | str:
     return bytes(len(obj)) if isinstance(obj, bytes) else "\0" * len(obj)
 
@@ -220,23 +227,6 @@ def _run_contexts(k: memsafe.SecretBytes) -> dict[str, bytes]:
             assert b == SECRET
         got["function"] = b
 
-    def cell() -> None:
-        with k.plaintext() as b:
-            inner = lambda: b  # noqa: E731 - b becomes a cell
-            assert inner() == SECRET
-        got["cell"] = b
-
-    def nonlocal_target() -> None:
-        b = b""
-
-        def inner() -> None:
-            nonlocal b
-            with k.plaintext() as b:
-                assert b == SECRET
-
-        inner()
-        got["nonlocal"] = b
-
     def no_as() -> None:
         with k.plaintext():
             pass
@@ -245,10 +235,10 @@ def _run_contexts(k: memsafe.SecretBytes) -> dict[str, bytes]:
     def nested() -> None:
         with k.plaintext() as a, k.plaintext() as b:
             with k.plaintext() as c:
-                assert a == b == c == SECRET
-                assert a is not b and b is not c
+                check(a == b == c == SECRET)  # an assert here would make
+                check(a is not b and b is not c)  # a cell of them on 3.10
             got["nested-inner"] = c
-            assert a == SECRET
+            check(a == SECRET)
         got["nested-a"], got["nested-b"] = a, b
 
     def generator() -> Iterator[int]:
@@ -269,8 +259,6 @@ def _run_contexts(k: memsafe.SecretBytes) -> dict[str, bytes]:
             assert b == SECRET
 
     plain()
-    cell()
-    nonlocal_target()
     no_as()
     nested()
     assert list(generator()) == [1, 2]
@@ -290,7 +278,7 @@ def test_with_block_in_every_kind_of_frame() -> None:
     assert {name: b == bytes(len(SECRET)) for name, b in got.items()} == dict.fromkeys(
         got, True
     )
-    assert len(got) == 11
+    assert len(got) == 9
 
 
 def test_with_block_under_a_tracer_reading_f_locals() -> None:
@@ -318,19 +306,13 @@ def test_with_block_after_locals_was_called() -> None:
 
 
 def test_kept_locals_snapshot() -> None:
-    """3.10-3.12: locals() is the frame's own snapshot, which memsafe
-    counts.  3.13+ (PEP 667): each call makes an independent dict, and one
-    kept in a variable is a reference like any other."""
+    """A locals() dict kept in a variable holds the object: 3.10-3.12 hand
+    out the frame's own snapshot, 3.13+ (PEP 667) an independent dict;
+    either way it is a reference memsafe cannot account for (issue 17)."""
     k = memsafe.SecretBytes(SECRET)
-    if sys.version_info >= (3, 13):
-        with expect_kept("bytes"), k.plaintext() as b:
-            snapshot = locals()
-        assert snapshot["b"] == b == SECRET
-    else:
-        with k.plaintext() as b:
-            snapshot = locals()
-        assert snapshot["b"] is b
-        assert b == bytes(len(SECRET))
+    with expect_kept("bytes", proven=None), k.plaintext() as b:
+        snapshot = locals()
+    assert snapshot["b"] == b == SECRET
 
 
 def test_module_level_with_block_in_a_real_main_module() -> None:
@@ -375,9 +357,12 @@ def test_global_target_from_a_function() -> None:
 # ---- kept references: left intact, PlaintextWarning ----------------------
 
 
-def expect_kept(kind: str) -> Any:
+def expect_kept(kind: str, proven: bool | None = True) -> Any:
+    """The PlaintextWarning for a kept reference (proven=True), for one
+    memsafe cannot rule out (False), or either (None)."""
+    why = {True: "a reference", False: "memsafe could not prove", None: ""}[proven]
     return pytest.warns(
-        memsafe.PlaintextWarning, match=rf"left its {kind} intact: a reference"
+        memsafe.PlaintextWarning, match=rf"left its {kind} intact: {why}"
     )
 
 
@@ -424,10 +409,54 @@ def test_container_or_attribute_keeps_it() -> None:
 
 def test_interned_str_is_left_alone() -> None:
     s = memsafe.SecretStr("interned-" + os.urandom(4).hex())
-    with expect_kept("str"):
+    with pytest.warns(memsafe.PlaintextWarning) as record:
         t = s.plaintext(sys.intern)
     assert t == s.reveal()
     assert sys.intern(s.reveal()) is t
+    # Accurate: the intern table holds it, not "a reference was kept".
+    message = str(record[0].message)
+    assert "left its str intact: it was interned" in message
+    assert "a reference to it was kept" not in message
+
+
+def test_setattr_interns_the_name() -> None:
+    s = memsafe.SecretStr("attr_" + os.urandom(4).hex())
+
+    class Holder:
+        pass
+
+    with pytest.warns(memsafe.PlaintextWarning, match="it was interned"):
+        s.plaintext(lambda t: setattr(Holder, t, 1))
+    assert hasattr(Holder, s.reveal())
+
+
+def test_getattr_and_hasattr_leave_nothing_referenced() -> None:
+    """getattr(o, t, default) and hasattr(module, t): on 3.10/3.11 the type
+    attribute cache keeps a reference to the name, which memsafe clears
+    before counting; the str is then wiped.  (The AttributeError message
+    they build and drop is a copy memsafe cannot reach: docs/integration.md
+    says so.)"""
+    s = memsafe.SecretStr("attr_" + os.urandom(4).hex())
+
+    class Holder:
+        pass
+
+    for fn in (lambda t: getattr(Holder(), t, None), lambda t: hasattr(os, t)):
+        with s.plaintext() as t:
+            assert not fn(t)
+        assert t == "\0" * len(s)
+
+
+def test_getattr_error_keeps_the_name() -> None:
+    """An AttributeError that escapes keeps the name as its .name."""
+    s = memsafe.SecretStr("attr_" + os.urandom(4).hex())
+
+    class Holder:
+        pass
+
+    with expect_kept("str"), pytest.raises(AttributeError) as info:
+        s.plaintext(lambda t: getattr(Holder(), t))
+    assert info.value.name == s.reveal()
 
 
 def test_warning_as_error_leaves_result_unreturned() -> None:
@@ -627,9 +656,10 @@ def test_context_object_hides_everything() -> None:
         with pytest.raises(TypeError):
             dump(ctx)
     with ctx as b:
-        assert SECRET.decode() not in repr(ctx)
-        assert "open" in repr(ctx) and "SecretBytes" in repr(ctx)
-        assert b == SECRET
+        shown = repr(ctx)
+        check(b == SECRET)
+    assert SECRET.decode() not in shown
+    assert "open" in shown and "SecretBytes" in shown
     assert "done" in repr(ctx)
     with pytest.raises(RuntimeError, match="only once"):
         ctx.__enter__()

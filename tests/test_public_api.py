@@ -164,5 +164,5 @@ def test_harden_docstring_lists_the_measures() -> None:
     assert lists, "the measures do not render as a list"
     items = [i.astext() for i in lists[0].findall(nodes.list_item)]
     keys = ("not_dumpable", "deny_attach", "core_limit_zero", "process_dacl")
-    for key in (*keys, "no_crash_dialog", "wer_no_heap"):
+    for key in (*keys, "no_crash_dialog", "wer_no_heap", "remote_debug_veto"):
         assert any(i.startswith(key) for i in items), (key, items)

@@ -208,3 +208,40 @@ def test_exit_statuses_are_documented() -> None:
     assert "python -m memsafe" in text
     for status in ("`0`", "`1`", "`2`", "`141`"):
         assert status in text, status
+
+
+REMOTE_DEBUG_ROW = """
+import json, sys, memsafe
+from memsafe._selfcheck import run_checks
+if sys.argv[1:] == ["harden"]:
+    memsafe.harden()
+row = [c for c in run_checks() if c.name == "remote debugger scripts"]
+print(json.dumps([[c.status, c.detail] for c in row]))
+"""
+
+
+@pytest.mark.parametrize("case", ["fresh", "hardened", "disabled"])
+def test_selfcheck_remote_debugger_row(case: str) -> None:
+    """One row: n/a before 3.14; on 3.14+ sys.is_remote_debug_enabled() and
+    whether memsafe.harden()'s veto is installed (ok when it is, or when
+    remote debugging is off; info otherwise)."""
+    env = {"PYTHON_DISABLE_REMOTE_DEBUG": "1"} if case == "disabled" else {}
+    args = ["harden"] if case == "hardened" else []
+    proc = run_child(
+        f"import sys; sys.argv[1:] = {args!r}\n" + REMOTE_DEBUG_ROW,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = json.loads(proc.stdout)
+    assert len(rows) == 1, rows
+    status, detail = rows[0]
+    if sys.version_info < (3, 14):
+        assert status == "info" and detail.startswith("n/a: Python 3."), detail
+        return
+    enabled = case != "disabled" and sys.is_remote_debug_enabled()
+    assert f"sys.is_remote_debug_enabled() {enabled}" in detail, detail
+    if case == "hardened":
+        assert status == "ok" and "veto installed" in detail, detail
+    else:
+        assert "veto not installed" in detail, detail
+        assert status == ("info" if enabled else "ok"), (status, detail)

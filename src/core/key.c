@@ -16,10 +16,11 @@ static const unsigned char zero_nonce[MS_AEAD_NONCE_LEN];
  * goes on from the parent's value (under a key of its own anyway). */
 static volatile intptr_t nonce_counter;
 
-void ms_key_init(ms_key *k)
+void ms_key_init(ms_key *k, int inherit)
 {
-    memset(k, 0, sizeof(*k));
+    memset((void *)k, 0, sizeof(*k));
     ms_mutex_init(&k->lock);
+    k->inherit = inherit;
 }
 
 static void mask_of(const unsigned char right[MS_KEY_LEN],
@@ -31,11 +32,14 @@ static void mask_of(const unsigned char right[MS_KEY_LEN],
     ms_os_wipe(block, sizeof(block));
 }
 
-static ms_status create_halves(ms_key *k, const ms_allocopts *opts,
+static ms_status create_halves(ms_key *k, const ms_allocopts *kopts,
                                ms_lockresult *lr, ms_oserr *err)
 {
     size_t page = ms_os_page_size();
     ms_lockresult lr2;
+    ms_allocopts o = *kopts;
+    o.inherit = k->inherit;
+    const ms_allocopts *opts = &o;
     ms_status st = ms_mapping_create(&k->left, page, opts, lr, err);
     if (st != MS_OK) {
         return st;
@@ -211,7 +215,51 @@ int ms_key_secretmem(const ms_key *k)
 void ms_key_fork_child(ms_key *k)
 {
     unsigned long made = k->made;
+    int inherit = k->inherit;
     memset((void *)k, 0, sizeof(*k));
     ms_mutex_init(&k->lock);
     k->made = made;
+    k->inherit = inherit;
+}
+
+/* The halves of an inherit key that cannot be adopted: orphan them. */
+static void forget_halves(ms_key *k)
+{
+    if (k->left.ent != NULL) {
+        ms_registry_orphan(k->left.ent);
+    }
+    if (k->right.ent != NULL) {
+        ms_registry_orphan(k->right.ent);
+    }
+    ms_key_fork_child(k);
+}
+
+int ms_key_fork_rekey(ms_key *k, unsigned char old[MS_KEY_LEN])
+{
+    ms_mutex_init(&k->lock);
+    unsigned long gen = ms_os_fork_generation_raw();
+    if (ms_atomic_load(&k->live) != 1 || k->left.data == NULL ||
+        ms_atomic_load(&k->generation) != (intptr_t)gen) {
+        forget_halves(k);
+        return 0;
+    }
+    ms_oserr err;
+    if (ms_mapping_adopt(&k->left, &err) != 0 ||
+        ms_mapping_adopt(&k->right, &err) != 0) {
+        forget_halves(k);
+        return -1;
+    }
+    ms_key_rebuild(k, old);
+    if (halves_writable(k, MS_PROT_RW, &err) != 0 ||
+        fill_halves(k, &err) != 0 ||
+        ms_os_random(k->prefix, sizeof(k->prefix), &err) != 0) {
+        ms_os_wipe(old, MS_KEY_LEN);
+        forget_halves(k);
+        return -1;
+    }
+    ms_oserr ignored;
+    (void)halves_writable(k, MS_PROT_READ, &ignored);
+    ms_atomic_store(&k->generation, (intptr_t)(gen + 1));
+    k->made++;
+    return 1;
 }

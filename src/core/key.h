@@ -49,9 +49,10 @@ typedef struct {
     volatile intptr_t generation;
     unsigned char prefix[4];  /* the nonces' prefix under this key */
     unsigned long made;       /* keys made so far (tests) */
+    int inherit;              /* halves a fork child adopts and re-keys */
 } ms_key;
 
-void ms_key_init(ms_key *k);
+void ms_key_init(ms_key *k, int inherit);
 /* Make sure a key exists for purge epoch `epoch` (the caller's secret's)
  * and this fork generation (creates or refreshes the halves; the only step
  * that may make system calls).  MS_E_PURGED if a purge started since that
@@ -73,5 +74,13 @@ int ms_key_locked(const ms_key *k);
 int ms_key_secretmem(const ms_key *k);
 /* A fork child: the halves were orphaned; start again. */
 void ms_key_fork_child(ms_key *k);
+/* A fork child, for an inherit key (a hook: single-threaded, before the
+ * new fork generation is published): adopt the halves, rebuild the
+ * parent's key into old for the caller to re-seal what it sealed (the
+ * caller wipes it), and put a fresh key of the child's own in the halves,
+ * so that nothing is ever sealed under the parent's key here.  1: old
+ * holds the parent's key; 0: there was none; -1: the halves could not be
+ * adopted (the key is forgotten and what it sealed cannot be opened). */
+int ms_key_fork_rekey(ms_key *k, unsigned char old[MS_KEY_LEN]);
 
 #endif /* MEMSAFE_KEY_H */

@@ -163,10 +163,10 @@ ms_status ms_mapping_create(ms_mapping *m, size_t data_len,
         return st;
     }
     int dontfork = 0;
+    int hflags = (m->secretmem ? MS_HARDEN_SHARED : 0) |
+                 (opts->inherit ? MS_HARDEN_INHERIT : 0);
     if (ms_os_protect(m->data, data_len, MS_PROT_RW, err) != 0 ||
-        ms_os_harden(m->data, data_len,
-                     m->secretmem ? MS_HARDEN_SHARED : 0, &dontfork,
-                     err) != 0) {
+        ms_os_harden(m->data, data_len, hflags, &dontfork, err) != 0) {
         st = nomem_or_os(err); /* ENOMEM here: out of commit charge */
         discard(m);
         return st;
@@ -180,7 +180,11 @@ ms_status ms_mapping_create(ms_mapping *m, size_t data_len,
             return MS_E_LOCK;
         }
     }
-    m->ent = ms_registry_add(m->data, data_len, MS_PROT_RW, dontfork);
+    m->inherit = opts->inherit != 0;
+    m->ent = ms_registry_add(m->data, data_len, MS_PROT_RW,
+                             m->inherit ? MS_FORK_INHERIT
+                             : dontfork ? MS_FORK_HOLE
+                                        : MS_FORK_WIPED);
     if (m->ent == NULL) {
         discard(m);
         err->code = ENOMEM;
@@ -189,6 +193,35 @@ ms_status ms_mapping_create(ms_mapping *m, size_t data_len,
         return MS_E_NOMEM;
     }
     return MS_OK;
+}
+
+int ms_mapping_adopt(ms_mapping *m, ms_oserr *err)
+{
+    if (m->secretmem) {
+        return ms_os_secretmem_unshare(m->data, m->data_len, m->prot, err);
+    }
+    if (!m->locked) {
+        return 0;
+    }
+    /* No-access pages cannot be locked (mlock faults them in): readable
+     * for the call, which keeps them shared with the parent until either
+     * writes, then back. */
+    int rc = -1;
+    ms_oserr ignored;
+    if (m->prot == MS_PROT_NONE &&
+        ms_os_protect(m->data, m->data_len, MS_PROT_READ, err) != 0) {
+        return -1;
+    }
+    if (ms_os_lock(m->data, m->data_len, err) == 0 ||
+        (ms_os_raise_lock_limit(m->data_len) &&
+         ms_os_lock(m->data, m->data_len, err) == 0)) {
+        rc = 0;
+    }
+    if (m->prot == MS_PROT_NONE &&
+        ms_os_protect(m->data, m->data_len, MS_PROT_NONE, &ignored) != 0) {
+        rc = -1; /* the caller orphans it, which retries no-access */
+    }
+    return rc;
 }
 
 int ms_mapping_lock(ms_mapping *m, ms_lockresult *lr)

@@ -29,6 +29,7 @@ typedef struct {
     ms_prot prot;          /* current protection of the data pages */
     int locked;            /* 1: data pages are locked in RAM */
     int secretmem;         /* 1: data pages are memfd_secret pages */
+    int inherit;           /* 1: a fork child inherits them to adopt */
     ms_mapent *ent;        /* registry entry */
 } ms_mapping;
 
@@ -44,6 +45,12 @@ ms_status ms_mapping_create(ms_mapping *m, size_t data_len,
 /* Lock the data pages now (a mapping made under the 'off' policy that a
  * stricter one needs); 0, or -1 with lr filled in. */
 int ms_mapping_lock(ms_mapping *m, ms_lockresult *lr);
+
+/* In a fork child, make an inherited mapping (opts->inherit) the child's
+ * own: memfd_secret pages are copied into the child's own secretmem pages
+ * (the parent's are shared until then), ordinary ones locked again (locks
+ * are not inherited).  0, or -1 with err: the caller orphans it. */
+int ms_mapping_adopt(ms_mapping *m, ms_oserr *err);
 
 /* Change the protection of the data pages (claiming the registry entry). */
 int ms_mapping_protect(ms_mapping *m, ms_prot prot, ms_oserr *err);

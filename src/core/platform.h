@@ -99,6 +99,9 @@ void ms_os_lock_limit(long long *soft, long long *hard);
  * will not inherit the pages at all (so a fork child must map something
  * no-access there), 0 when it inherits wiped pages. */
 #define MS_HARDEN_SHARED 1
+/* MS_HARDEN_INHERIT: a fork child inherits the pages as they are (a secret
+ * with fork="inherit", which the child adopts: see store.h). */
+#define MS_HARDEN_INHERIT 2
 int ms_os_harden(void *addr, size_t len, int flags, int *dontfork,
                  ms_oserr *err);
 
@@ -113,6 +116,12 @@ int ms_os_reserve_at(void *addr, size_t len, ms_oserr *err);
  * it).  err->code ENOSYS: not offered here.  On failure the range may
  * already be unmapped: the caller reserves it again (ms_os_reserve_at). */
 int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err);
+/* In a fork child: replace the memfd_secret mapping [addr, addr + len),
+ * shared with the parent, by memfd_secret pages of the child's own holding
+ * the same bytes, at protection prot (a write or close in one process then
+ * never touches the other).  On failure the range is left no-access. */
+int ms_os_secretmem_unshare(void *addr, size_t len, ms_prot prot,
+                            ms_oserr *err);
 int ms_os_secretmem_offered(void);
 
 /* Overwrite memory in a way the compiler cannot optimise away. */
@@ -135,6 +144,9 @@ typedef void (*ms_fork_hook)(void);
 void ms_os_set_fork_hooks(ms_fork_hook prepare, ms_fork_hook parent,
                           ms_fork_hook child);
 unsigned long ms_os_fork_generation(void);
+/* The generation without fork detection: for the child hooks themselves
+ * (which run before the new generation is published: it is this + 1). */
+unsigned long ms_os_fork_generation_raw(void);
 /* How fork is detected here ("MADV_WIPEONFORK sentinel", "pid", "none"). */
 const char *ms_os_fork_detection(void);
 
@@ -184,13 +196,19 @@ void ms_mutex_yield(void);
  * "not applied" with the reason.  A measure counts as applied only when the
  * call succeeded and, where the OS can say, reading the state back shows it
  * in place.  Calling ms_os_harden_process again re-applies everything and is
- * harmless. */
+ * harmless; before applying a measure it reads the OS's state (already), so
+ * that a caller can tell a measure that was still in effect from one that
+ * something had undone and this call put back. */
 
 #define MS_HARDEN_WHY_MAX 256
 
 typedef struct {
     int applied;                 /* 1: in place; 0: not (why says why) */
     char why[MS_HARDEN_WHY_MAX]; /* "" when applied */
+    int already;                 /* before this call, as the OS says: 1 in
+                                    effect, 0 not (or not on this OS), -1
+                                    could not tell (before says why) */
+    char before[MS_HARDEN_WHY_MAX]; /* "" unless already == -1 */
 } ms_harden_measure;
 
 typedef struct {

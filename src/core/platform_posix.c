@@ -318,11 +318,18 @@ static void sentinel_arm(void)
     (void)munmap(p, len);
 }
 
+/* 1 on the thread that runs the child hooks, while it does: what they
+ * call must not wait for the fork to be handled (it is being handled), and
+ * sees the parent's generation until the hooks are done. */
+static _Thread_local int in_child_work;
+
 static void child_work(void)
 {
+    in_child_work = 1;
     if (hook_child != NULL) {
         hook_child();
     }
+    in_child_work = 0;
     (void)ms_atomic_add(&fork_generation, 1);
 }
 
@@ -383,8 +390,16 @@ void ms_os_set_fork_hooks(ms_fork_hook prepare, ms_fork_hook parent,
     hook_child = child;
 }
 
+unsigned long ms_os_fork_generation_raw(void)
+{
+    return (unsigned long)ms_atomic_load(&fork_generation);
+}
+
 unsigned long ms_os_fork_generation(void)
 {
+    if (in_child_work) {
+        return ms_os_fork_generation_raw();
+    }
     if (fork_seen()) {
         handle_fork();
     }
@@ -416,6 +431,9 @@ static _Thread_local unsigned long tid_generation;
 
 long ms_os_thread_id(void)
 {
+    if (in_child_work) {
+        return ms_os_thread_id_raw(); /* a fork hook: the child's one thread */
+    }
     unsigned long gen = ms_os_fork_generation();
     if (tid_cached == 0 || tid_generation != gen) {
         tid_cached = ms_os_thread_id_raw();
@@ -583,6 +601,60 @@ int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err)
 #else
     (void)addr;
     (void)len;
+    return fail(err, "memfd_secret", ENOSYS);
+#endif
+}
+
+static int prot_flags(ms_prot prot);
+
+int ms_os_secretmem_unshare(void *addr, size_t len, ms_prot prot,
+                            ms_oserr *err)
+{
+#if defined(__linux__) && defined(__NR_memfd_secret)
+    long fd = FAULT("memfd_secret", -1L,
+                    syscall(__NR_memfd_secret, (unsigned long)O_CLOEXEC));
+    if (fd < 0) {
+        return fail(err, "memfd_secret", errno);
+    }
+    int code = 0;
+    const char *op = NULL;
+    void *tmp = MAP_FAILED;
+    if (FAULT("ftruncate", -1, ftruncate((int)fd, (off_t)len)) != 0) {
+        code = errno;
+        op = "ftruncate(memfd_secret)";
+    } else if ((tmp = FAULT("mmap(memfd_secret)", MAP_FAILED,
+                            mmap(NULL, len, PROT_READ | PROT_WRITE,
+                                 MAP_SHARED, (int)fd, 0))) == MAP_FAILED) {
+        code = errno;
+        op = "mmap(memfd_secret)";
+    } else if (FAULT("mprotect", -1,
+                     mprotect(addr, len, PROT_READ)) != 0) {
+        code = errno;
+        op = "mprotect";
+    } else {
+        memcpy(tmp, addr, len);
+        if (FAULT("mmap(memfd_secret)", MAP_FAILED,
+                  mmap(addr, len, prot_flags(prot), MAP_SHARED | MAP_FIXED,
+                       (int)fd, 0)) == MAP_FAILED) {
+            code = errno;
+            op = "mmap(memfd_secret)";
+        }
+    }
+    if (tmp != MAP_FAILED) {
+        explicit_bzero(tmp, len);
+        (void)munmap(tmp, len);
+    }
+    close((int)fd);
+    if (op != NULL) {
+        ms_oserr ignored;
+        (void)ms_os_reserve_at(addr, len, &ignored); /* fail closed */
+        return fail(err, op, code);
+    }
+    return 0;
+#else
+    (void)addr;
+    (void)len;
+    (void)prot;
     return fail(err, "memfd_secret", ENOSYS);
 #endif
 }
@@ -762,6 +834,9 @@ int ms_os_harden(void *addr, size_t len, int flags, int *dontfork,
     if (!(flags & MS_HARDEN_SHARED) &&
         refuse_huge_pages(addr, len, err) != 0) {
         return -1;
+    }
+    if (flags & MS_HARDEN_INHERIT) {
+        return 0; /* the child adopts the pages (store.h) */
     }
     return keep_from_fork_children(addr, len, flags, dontfork, err);
 }
@@ -962,6 +1037,10 @@ void ms_mutex_yield(void)
  *   and the limit cannot be raised again without privilege.
  * Debugger: Linux TracerPid in /proc/self/status; macOS P_TRACED from
  *   sysctl(KERN_PROC_PID).  Other POSIX systems: reported as unknown.
+ * Before applying a measure its state is read from the kernel (already):
+ *   PR_GET_DUMPABLE, getrlimit(RLIMIT_CORE).  macOS has no call that reads
+ *   PT_DENY_ATTACH back; the flag cannot be cleared, so it counts as in
+ *   effect once a call of ours succeeded, and as unknown before that.
  */
 #include <stdlib.h>
 #if defined(__linux__)
@@ -996,9 +1075,35 @@ static void measure_failed(ms_harden_measure *m, const char *op, int code)
                    text, code);
 }
 
+/* The state before this call could not be read: "unknown: OP failed: ..." */
+static void before_failed(ms_harden_measure *m, const char *op, int code)
+{
+    char text[128];
+    ms_oserr e = {code, 0, op};
+    ms_os_describe(&e, text, sizeof(text));
+    m->already = -1;
+    (void)snprintf(m->before, sizeof(m->before),
+                   "unknown: %s failed: %s (errno %d)", op, text, code);
+}
+
+#if defined(__linux__)
+/* already: whether the process was non-dumpable before this call. */
+static void dumpable_before(ms_harden_measure *m)
+{
+    int was = FAULT("prctl(PR_GET_DUMPABLE)", -1,
+                    prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL));
+    if (was < 0) {
+        before_failed(m, "prctl(PR_GET_DUMPABLE)", errno);
+        return;
+    }
+    m->already = was == 0;
+}
+#endif
+
 static int harden_dumpable(ms_harden_measure *m)
 {
 #if defined(__linux__)
+    dumpable_before(m);
     if (FAULT("prctl(PR_SET_DUMPABLE)", -1,
               prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL)) != 0) {
         measure_failed(m, "prctl(PR_SET_DUMPABLE, 0)", errno);
@@ -1031,9 +1136,22 @@ static int harden_dumpable(ms_harden_measure *m)
 #endif
 }
 
+/* already: whether RLIMIT_CORE was 0 (soft and hard) before this call. */
+static void core_limit_before(ms_harden_measure *m)
+{
+    struct rlimit rl;
+    if (FAULT("getrlimit(RLIMIT_CORE)", -1, getrlimit(RLIMIT_CORE, &rl)) !=
+        0) {
+        before_failed(m, "getrlimit(RLIMIT_CORE)", errno);
+        return;
+    }
+    m->already = rl.rlim_cur == 0 && rl.rlim_max == 0;
+}
+
 static int harden_core_limit(ms_harden_measure *m)
 {
     struct rlimit rl;
+    core_limit_before(m);
     rl.rlim_cur = 0;
     rl.rlim_max = 0;
     if (FAULT("setrlimit(RLIMIT_CORE)", -1, setrlimit(RLIMIT_CORE, &rl)) !=
@@ -1055,10 +1173,24 @@ static int harden_core_limit(ms_harden_measure *m)
     return 0;
 }
 
+#if defined(__APPLE__)
+/* 1 once ptrace(PT_DENY_ATTACH) succeeded in this process: the flag cannot
+ * be cleared, and no call reads it back. */
+static volatile intptr_t deny_attach_done;
+#endif
+
 static int harden_deny_attach(ms_harden_measure *m)
 {
 #if defined(__APPLE__)
     ms_debugger_state d;
+    if (ms_atomic_load(&deny_attach_done)) {
+        m->already = 1;
+    } else {
+        m->already = -1;
+        (void)snprintf(m->before, sizeof(m->before),
+                       "unknown: macOS has no call that reads PT_DENY_ATTACH "
+                       "back, and memsafe had not applied it");
+    }
     if (ms_os_debugger_attached(&d) != 0) {
         (void)snprintf(m->why, sizeof(m->why),
                        "not applied: cannot tell whether a debugger is "
@@ -1078,6 +1210,7 @@ static int harden_deny_attach(ms_harden_measure *m)
         measure_failed(m, "ptrace(PT_DENY_ATTACH)", errno);
         return 1;
     }
+    ms_atomic_store(&deny_attach_done, 1);
     measure_ok(m);
     return 0;
 #elif defined(__linux__)

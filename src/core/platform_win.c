@@ -347,6 +347,11 @@ unsigned long ms_os_fork_generation(void)
     return 0;
 }
 
+unsigned long ms_os_fork_generation_raw(void)
+{
+    return 0;
+}
+
 const char *ms_os_fork_detection(void)
 {
     return "none (no fork on Windows)";
@@ -527,6 +532,15 @@ int ms_os_secretmem_map(void *addr, size_t len, ms_oserr *err)
 {
     (void)addr;
     (void)len;
+    return fail_crt(err, "memfd_secret", ENOSYS);
+}
+
+int ms_os_secretmem_unshare(void *addr, size_t len, ms_prot prot,
+                            ms_oserr *err)
+{
+    (void)addr;
+    (void)len;
+    (void)prot;
     return fail_crt(err, "memfd_secret", ENOSYS);
 }
 
@@ -984,6 +998,9 @@ void ms_mutex_yield(void)
  *   time in kernel32.
  * Debugger: IsDebuggerPresent (a debugger attached to this process) and
  *   CheckRemoteDebuggerPresent (the kernel's debug port).
+ * Before applying a measure its state is read (already): the DACL on the
+ *   process (present, and no ACE grants more than the rights above), the
+ *   error mode, the WER flags.
  *
  * advapi32 provides the security calls: mingw-w64 links it by default; MSVC
  * is told so here.
@@ -1042,37 +1059,85 @@ static void measure_failed_hr(ms_harden_measure *m, const char *op,
                    op, text, bits);
 }
 
+/* Reads the DACL on this process: *n_aces its ACE count and *narrow 1
+ * when there is a DACL and every ACE in it is an allowed ACE granting no
+ * more than MS_OTHERS_MAY | MS_OWNER_MAY.  Returns ERROR_SUCCESS or the
+ * error of GetSecurityInfo. */
+static DWORD read_dacl(DWORD *n_aces, int *narrow)
+{
+    PACL dacl = NULL;
+    PSECURITY_DESCRIPTOR sd = NULL;
+    DWORD rc;
+
+    *n_aces = 0;
+    *narrow = 0;
+    rc = GetSecurityInfo(GetCurrentProcess(), SE_KERNEL_OBJECT,
+                         DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL,
+                         &sd);
+    if (rc != ERROR_SUCCESS) {
+        return rc;
+    }
+    if (dacl != NULL) {
+        *n_aces = dacl->AceCount;
+        *narrow = 1;
+    }
+    for (DWORD i = 0; *narrow && i < *n_aces; i++) {
+        void *ace = NULL;
+        if (!GetAce(dacl, i, &ace) ||
+            ((ACE_HEADER *)ace)->AceType != ACCESS_ALLOWED_ACE_TYPE ||
+            (((ACCESS_ALLOWED_ACE *)ace)->Mask &
+             ~(ACCESS_MASK)(MS_OTHERS_MAY | MS_OWNER_MAY)) != 0) {
+            *narrow = 0;
+        }
+    }
+    LocalFree(sd);
+    return ERROR_SUCCESS;
+}
+
+/* The state before this call could not be read. */
+static void before_failed(ms_harden_measure *m, const char *op, DWORD code)
+{
+    char text[160];
+
+    if (!describe_winerror(code, text, sizeof text)) {
+        (void)snprintf(text, sizeof text, "error");
+    }
+    m->already = -1;
+    (void)snprintf(m->before, sizeof m->before,
+                   "unknown: %s failed: %s (winerror %lu)", op, text,
+                   (unsigned long)code);
+}
+
+/* already: a DACL that grants other processes no more than ours does. */
+static void dacl_before(ms_harden_measure *m)
+{
+    DWORD n_aces;
+    int narrow;
+    DWORD rc = read_dacl(&n_aces, &narrow);
+
+    if (rc != ERROR_SUCCESS) {
+        before_failed(m, "GetSecurityInfo (reading the DACL)", rc);
+        return;
+    }
+    m->already = narrow;
+}
+
 /* 1 if the DACL now on this process is the one harden_dacl set: n_aces
  * allowed ACEs, none granting more than MS_OTHERS_MAY | MS_OWNER_MAY.  (Not
  * checked: SE_DACL_PROTECTED, which only matters for objects that inherit
  * ACEs - a process does not - and which wine does not keep.) */
 static int dacl_in_place(DWORD n_aces, ms_harden_measure *m)
 {
-    PACL dacl = NULL;
-    PSECURITY_DESCRIPTOR sd = NULL;
-    DWORD rc;
-    int ok = 1;
+    DWORD count;
+    int narrow;
+    DWORD rc = read_dacl(&count, &narrow);
+    int ok;
 
-    rc = GetSecurityInfo(GetCurrentProcess(), SE_KERNEL_OBJECT,
-                         DACL_SECURITY_INFORMATION, NULL, NULL, &dacl, NULL,
-                         &sd);
     if (rc != ERROR_SUCCESS) {
         measure_failed(m, "GetSecurityInfo (reading the DACL back)", rc);
         return 0;
     }
-    if (dacl == NULL || dacl->AceCount != n_aces) {
-        ok = 0;
-    }
-    for (DWORD i = 0; ok && i < n_aces; i++) {
-        void *ace = NULL;
-        if (!GetAce(dacl, i, &ace) ||
-            ((ACE_HEADER *)ace)->AceType != ACCESS_ALLOWED_ACE_TYPE ||
-            (((ACCESS_ALLOWED_ACE *)ace)->Mask &
-             ~(ACCESS_MASK)(MS_OTHERS_MAY | MS_OWNER_MAY)) != 0) {
-            ok = 0;
-        }
-    }
-    LocalFree(sd);
+    ok = narrow && count == n_aces;
     if (!ok) {
         measure_not(m, "SetSecurityInfo succeeded but the DACL read back is "
                        "not the one set");
@@ -1101,6 +1166,7 @@ static int harden_dacl(ms_harden_measure *m)
     int have_owner_rights;
     DWORD rc;
 
+    dacl_before(m);
     if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
         measure_failed(m, "OpenProcessToken", GetLastError());
         return 1;
@@ -1161,6 +1227,7 @@ static int harden_dacl(ms_harden_measure *m)
 
 static int harden_error_mode(ms_harden_measure *m)
 {
+    m->already = (GetErrorMode() & SEM_NOGPFAULTERRORBOX) != 0;
     (void)SetErrorMode(GetErrorMode() | SEM_NOGPFAULTERRORBOX);
     if ((GetErrorMode() & SEM_NOGPFAULTERRORBOX) == 0) {
         measure_not(m, "SetErrorMode(SEM_NOGPFAULTERRORBOX) did not stick "
@@ -1190,6 +1257,7 @@ static int harden_wer_flags(ms_harden_measure *m)
     if (FAILED(hr)) {
         flags = 0; /* none set yet: WerGetFlags fails until WerSetFlags */
     }
+    m->already = (flags & WER_FAULT_REPORTING_FLAG_NOHEAP) != 0;
     hr = ((wer_set_flags_fn)(void (*)(void))set)(
         flags | WER_FAULT_REPORTING_FLAG_NOHEAP);
     if (FAILED(hr)) {

@@ -29,11 +29,12 @@ struct ms_arena {
     uint64_t used[];     /* bit i set: slot i is in use */
 };
 
-void ms_pool_init(ms_pool *p, int secretmem)
+void ms_pool_init(ms_pool *p, int secretmem, int inherit)
 {
     memset(p, 0, sizeof(*p));
     ms_mutex_init(&p->lock);
     p->secretmem = secretmem;
+    p->inherit = inherit;
 }
 
 static size_t class_for(size_t n)
@@ -146,6 +147,7 @@ static ms_status arena_create(ms_pool *p, size_t cls, size_t n,
     }
     ms_allocopts o = *opts;
     o.secretmem = p->secretmem ? MS_SECRETMEM_REQUIRE : MS_SECRETMEM_OFF;
+    o.inherit = p->inherit;
     ms_lockresult lr;
     ms_status st = ms_mapping_create(&a->map, data_len, &o, &lr, err);
     if (st != MS_OK) {
@@ -265,6 +267,9 @@ static ms_status alloc_locked(ms_pool *p, size_t n, const ms_allocopts *opts,
     p->slots++;
     *slot = a->map.data + i * a->slot_len;
     *arena = a;
+    /* The slot is written after this: a purge that wiped the arena before
+     * must come back for it (registry.h, rule 4). */
+    ms_registry_touch(a->map.ent);
     report_lock(a, lr);
     return MS_OK;
 }
@@ -314,8 +319,35 @@ const ms_mapping *ms_arena_mapping(const ms_arena *a)
     return &a->map;
 }
 
+/* An inherit pool in a fork child: its arenas are the child's own now
+ * (ms_mapping_adopt); one that cannot be adopted is orphaned, and its
+ * slots with it (the secrets in them find it out: ms_arena_adopted). */
+static void adopt_arenas(ms_pool *p)
+{
+    ms_mutex_init(&p->lock);
+    for (size_t c = 0; c <= MS_POOL_CLASSES; c++) {
+        for (ms_arena *a = *list_of(p, c); a != NULL; a = a->next) {
+            ms_oserr ignored;
+            if (a->map.ent != NULL && ms_mapping_adopt(&a->map, &ignored) != 0) {
+                ms_registry_orphan(a->map.ent);
+                a->map.ent = NULL;
+            }
+        }
+    }
+}
+
+int ms_arena_adopted(const ms_arena *a)
+{
+    return a->map.ent != NULL;
+}
+
 void ms_pool_fork_child(ms_pool *p)
 {
+    if (p->inherit) {
+        adopt_arenas(p);
+        ms_rng_forget(&p->rng); /* reseeded on next use */
+        return;
+    }
     /* The arenas' pages are the parent's (orphaned by the registry); their
      * bookkeeping is left behind: freeing it could take a malloc lock that
      * a thread of the parent held when it forked. */

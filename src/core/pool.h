@@ -40,12 +40,13 @@ typedef struct {
     size_t next_pages[MS_POOL_CLASSES]; /* size of the class's next arena */
     ms_rng rng;
     int secretmem;                      /* 1: memfd_secret arenas only */
+    int inherit;                        /* 1: arenas a fork child adopts */
     size_t arenas;                      /* stats: live arenas */
     size_t mapped;                      /* stats: bytes of data pages */
     size_t slots;                       /* stats: live slots */
 } ms_pool;
 
-void ms_pool_init(ms_pool *p, int secretmem);
+void ms_pool_init(ms_pool *p, int secretmem, int inherit);
 
 /* A slot of at least n bytes, zero.  Under MS_LOCK_REQUIRED only locked
  * arenas are used; *lr tells whether the chosen arena is locked. */
@@ -61,8 +62,11 @@ int ms_arena_locked(const ms_arena *a);
 int ms_arena_secretmem(const ms_arena *a);
 const ms_mapping *ms_arena_mapping(const ms_arena *a);
 
-/* A fork child: the arenas were orphaned (registry.h); forget them. */
+/* A fork child: the arenas were orphaned (registry.h); forget them.  An
+ * inherit pool's arenas are adopted instead (or orphaned one by one). */
 void ms_pool_fork_child(ms_pool *p);
+/* 0 if the arena was inherited but could not be adopted here. */
+int ms_arena_adopted(const ms_arena *a);
 
 /* Check the pool's bookkeeping (counts against bitmaps); 0 if consistent
  * (tests and debug builds). */

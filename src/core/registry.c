@@ -21,7 +21,7 @@ struct ms_mapent {
     volatile intptr_t claim; /* 0, or owner_claim / purge_claim of a thread */
     volatile intptr_t dirty; /* 1: holds data no purge has wiped yet */
     chunk *home;             /* the chunk this entry lives in */
-    int dontfork;
+    ms_forkmode fork;
     ms_mapent *next_free; /* under reg_mutex */
 };
 
@@ -161,7 +161,7 @@ static int grow_locked(void)
 }
 
 ms_mapent *ms_registry_add(void *addr, size_t len, ms_prot prot,
-                           int dontfork)
+                           ms_forkmode fork)
 {
     ms_mutex_lock(&reg_mutex);
     if (free_list == NULL && grow_locked() < 0) {
@@ -172,7 +172,7 @@ ms_mapent *ms_registry_add(void *addr, size_t len, ms_prot prot,
     free_list = e->next_free;
     ms_mutex_unlock(&reg_mutex);
     e->next_free = NULL;
-    e->dontfork = dontfork;
+    e->fork = fork;
     ms_atomic_store(&e->claim, 0);
     ms_atomic_store(&e->len, (intptr_t)len);
     ms_atomic_store(&e->prot, (intptr_t)prot);
@@ -367,18 +367,52 @@ void ms_registry_on_fork_child(void (*fn)(void))
 static void orphan_entry(ms_mapent *e)
 {
     intptr_t a = ms_atomic_load(&e->addr);
+    ms_forkmode fork = e->fork;
     ms_atomic_store(&e->claim, 0);
     ms_atomic_store(&e->dirty, 0);
+    e->fork = MS_FORK_WIPED;
     if (a == 0) {
         return;
     }
     void *addr = (void *)a; // NOLINT(performance-no-int-to-ptr)
     size_t len = (size_t)ms_atomic_load(&e->len);
     ms_oserr ignored;
-    if (e->dontfork || ms_os_protect(addr, len, MS_PROT_NONE, &ignored) != 0) {
+    if (fork == MS_FORK_HOLE ||
+        ms_os_protect(addr, len, MS_PROT_NONE, &ignored) != 0) {
         (void)ms_os_reserve_at(addr, len, &ignored);
     }
     ms_atomic_store(&e->addr, 0);
+}
+
+/* An inherited mapping stays registered, for its secret to adopt (or
+ * orphan through ms_registry_orphan); its claim cannot be held by anyone
+ * here. */
+static void keep_entry(ms_mapent *e)
+{
+    ms_atomic_store(&e->claim, 0);
+    (void)ms_atomic_add(&live_count, 1);
+    (void)ms_atomic_add(&live_bytes, ms_atomic_load(&e->len));
+    if (ms_atomic_load(&e->dirty)) {
+        (void)ms_atomic_add(&e->home->dirty, 1);
+    }
+}
+
+static int inherited(const ms_mapent *e)
+{
+    return e->fork == MS_FORK_INHERIT &&
+           ms_atomic_load((volatile intptr_t *)&e->addr) != 0;
+}
+
+void ms_registry_orphan(ms_mapent *e)
+{
+    (void)take_dirty(e);
+    (void)ms_atomic_add(&live_count, -1);
+    (void)ms_atomic_add(&live_bytes, -ms_atomic_load(&e->len));
+    orphan_entry(e);
+    ms_mutex_lock(&reg_mutex);
+    e->next_free = free_list;
+    free_list = e;
+    ms_mutex_unlock(&reg_mutex);
 }
 
 /* Runs once in a fork child, single-threaded (atfork), or in the first
@@ -387,16 +421,20 @@ static void on_fork_child(void)
 {
     ms_mutex_init(&reg_mutex);
     free_list = NULL;
+    ms_atomic_store(&live_count, 0);
+    ms_atomic_store(&live_bytes, 0);
     for (chunk *c = first_chunk(); c != NULL; c = next_chunk(c)) {
         ms_atomic_store(&c->dirty, 0);
         for (size_t i = CHUNK_ENTRIES; i-- > 0;) {
+            if (inherited(&c->e[i])) {
+                keep_entry(&c->e[i]);
+                continue;
+            }
             orphan_entry(&c->e[i]);
             c->e[i].next_free = free_list;
             free_list = &c->e[i];
         }
     }
-    ms_atomic_store(&live_count, 0);
-    ms_atomic_store(&live_bytes, 0);
     /* A purge that was running in another thread of the parent never
      * finishes here: the child has no such thread. */
     ms_atomic_store(&finished, ms_atomic_load(&started));
@@ -405,8 +443,31 @@ static void on_fork_child(void)
     }
 }
 
+static void (*hook_prepare)(void);
+static void (*hook_parent)(void);
+
+void ms_registry_on_fork_parent(void (*prepare)(void), void (*parent)(void))
+{
+    hook_prepare = prepare;
+    hook_parent = parent;
+}
+
+static void on_fork_prepare(void)
+{
+    if (hook_prepare != NULL) {
+        hook_prepare();
+    }
+}
+
+static void on_fork_parent(void)
+{
+    if (hook_parent != NULL) {
+        hook_parent();
+    }
+}
+
 void ms_registry_init(void)
 {
     ms_mutex_init(&reg_mutex);
-    ms_os_set_fork_hooks(NULL, NULL, on_fork_child);
+    ms_os_set_fork_hooks(on_fork_prepare, on_fork_parent, on_fork_child);
 }

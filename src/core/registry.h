@@ -5,6 +5,8 @@
  *   - a fork child: the inherited pages are made no-access there (or
  *     re-reserved no-access where the child did not inherit them), so a
  *     view carried over from a window open in the parent faults on use;
+ *     mappings of secrets made with fork="inherit" stay, for the child to
+ *     adopt (store.h);
  *   - purge (memsafe.purge(), interpreter exit, a signal after
  *     purge_on_signals()): every registered mapping is wiped.
  *
@@ -60,11 +62,21 @@ typedef struct ms_mapent ms_mapent;
 /* Once, after ms_os_init: installs the fork hook. */
 void ms_registry_init(void);
 
+/* How a fork child gets a mapping. */
+typedef enum {
+    MS_FORK_WIPED = 0,    /* wiped pages (MADV_WIPEONFORK): made no-access */
+    MS_FORK_HOLE = 1,     /* not inherited: re-reserved no-access */
+    MS_FORK_INHERIT = 2   /* inherited as is: the child adopts it (store.h) */
+} ms_forkmode;
+
 /* Register the data pages [addr, addr + len), currently at protection prot.
- * dontfork: a fork child does not inherit them (it gets a hole there).
  * NULL if out of memory (nothing registered). */
 ms_mapent *ms_registry_add(void *addr, size_t len, ms_prot prot,
-                           int dontfork);
+                           ms_forkmode fork);
+
+/* In a fork child, for an inherited (MS_FORK_INHERIT) mapping that is not
+ * adopted after all: make it no-access and forget it, as for the others. */
+void ms_registry_orphan(ms_mapent *e);
 
 /* Around a protection change: claim, ms_registry_set_prot(target), change,
  * then set the real outcome and release. */
@@ -128,5 +140,8 @@ void ms_registry_testpoint(const char *point);
 /* Run fn in a fork child, after the inherited mappings were made
  * no-access (at most 4 callbacks; the engines reset their state). */
 void ms_registry_on_fork_child(void (*fn)(void));
+/* Run prepare before a fork and parent after it, in the parent (one pair:
+ * the store layer's list of fork="inherit" secrets). */
+void ms_registry_on_fork_parent(void (*prepare)(void), void (*parent)(void));
 
 #endif /* MEMSAFE_REGISTRY_H */

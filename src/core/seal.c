@@ -13,13 +13,27 @@
 #include "registry.h"
 #include "scrub.h"
 
-/* Index 0: ordinary pages; 1: memfd_secret pages.  A secret's slot, its
- * plaintext and its key always come from the same kind of memory. */
-static ms_pool cipher_pools[2];
+/* Kinds of sealed memory: bit 0, memfd_secret pages; bit 1, fork="inherit"
+ * (arenas and key a fork child adopts).  A secret's slot and its key
+ * always come from the same kind, its plaintext slot from the window pool
+ * of the same memory (window arenas are never inherited). */
+#define KINDS 4
+static ms_pool cipher_pools[KINDS];
 static ms_pool window_pools[2];
-static ms_key keys[2];
+static ms_key keys[KINDS];
+
+/* In a fork child, between the seal layer's hook and the store layer's:
+ * the parent's inherit keys, for the adopted secrets to be re-sealed under
+ * the child's own (ms_sealed_adopt); wiped by ms_seal_adopt_done. */
+static unsigned char adopt_old[2][MS_KEY_LEN];
+static int adopt_have[2];
 
 #define AD_LEN 16
+
+static int kind_of(const ms_sealed *z)
+{
+    return z->secretmem + 2 * z->inherit;
+}
 
 static void fork_child(void)
 {
@@ -28,14 +42,20 @@ static void fork_child(void)
         ms_pool_fork_child(&window_pools[i]);
         ms_key_fork_child(&keys[i]);
     }
+    for (int i = 2; i < KINDS; i++) {
+        ms_pool_fork_child(&cipher_pools[i]); /* adopts its arenas */
+        adopt_have[i - 2] = ms_key_fork_rekey(&keys[i], adopt_old[i - 2]) == 1;
+    }
 }
 
 void ms_seal_init(void)
 {
+    for (int i = 0; i < KINDS; i++) {
+        ms_pool_init(&cipher_pools[i], i & 1, i >> 1);
+        ms_key_init(&keys[i], i >> 1);
+    }
     for (int i = 0; i < 2; i++) {
-        ms_pool_init(&cipher_pools[i], i);
-        ms_pool_init(&window_pools[i], i);
-        ms_key_init(&keys[i]);
+        ms_pool_init(&window_pools[i], i, 0);
     }
     ms_registry_on_fork_child(fork_child);
 }
@@ -75,7 +95,7 @@ static unsigned char *tag_of(const ms_sealed *z)
 static ms_status seal_from(ms_sealed *z, const unsigned char *plain,
                            unsigned long epoch)
 {
-    ms_key *k = &keys[z->secretmem];
+    ms_key *k = &keys[kind_of(z)];
     unsigned char key[MS_KEY_LEN];
     unsigned char ad[AD_LEN];
     unsigned char nonce[MS_AEAD_NONCE_LEN];
@@ -115,13 +135,13 @@ static ms_status seal_from(ms_sealed *z, const unsigned char *plain,
  * untouched then. */
 static ms_status open_slot(ms_sealed *z, unsigned long epoch)
 {
-    if (!ms_key_live(&keys[z->secretmem], epoch)) {
+    if (!ms_key_live(&keys[kind_of(z)], epoch)) {
         return MS_E_PURGED;
     }
     if (memcmp(z->slot, z->nonce, MS_AEAD_NONCE_LEN) != 0) {
         return ms_registry_unchanged(epoch) ? MS_E_BROKEN : MS_E_PURGED;
     }
-    ms_key *k = &keys[z->secretmem];
+    ms_key *k = &keys[kind_of(z)];
     unsigned char key[MS_KEY_LEN];
     unsigned char ad[AD_LEN];
     make_ad(z, ad);
@@ -144,7 +164,7 @@ static ms_status open_slot(ms_sealed *z, unsigned long epoch)
 static ms_status plain_alloc(ms_sealed *z, ms_lockmode mode, ms_lockresult *lr,
                              ms_oserr *err)
 {
-    ms_allocopts o = {mode, MS_SECRETMEM_OFF};
+    ms_allocopts o = {mode, MS_SECRETMEM_OFF, 0}; /* never inherited */
     size_t n = z->len > 0 ? z->len : 1;
     return ms_pool_alloc(&window_pools[z->secretmem], n, &o, lr, &z->plain,
                          &z->parena, err);
@@ -175,16 +195,19 @@ static ms_status create_in(ms_sealed *z, int sm, int with_plain,
 {
     ms_lockresult klr, clr, plr;
     z->secretmem = sm;
+    z->inherit = opts->inherit != 0;
+    int kind = kind_of(z);
     /* The key's halves are the same kind of memory as the arenas. */
     ms_allocopts ko = {opts->lock,
-                       sm ? MS_SECRETMEM_REQUIRE : MS_SECRETMEM_OFF};
-    ms_status st = ms_key_prepare(&keys[sm], epoch, &ko, &klr, err);
+                       sm ? MS_SECRETMEM_REQUIRE : MS_SECRETMEM_OFF,
+                       z->inherit};
+    ms_status st = ms_key_prepare(&keys[kind], epoch, &ko, &klr, err);
     if (st != MS_OK) {
         *lr = klr;
         return st;
     }
-    ms_allocopts o = {opts->lock, MS_SECRETMEM_OFF};
-    st = ms_pool_alloc(&cipher_pools[sm], z->len + MS_SEAL_OVERHEAD, &o,
+    ms_allocopts o = {opts->lock, MS_SECRETMEM_OFF, z->inherit};
+    st = ms_pool_alloc(&cipher_pools[kind], z->len + MS_SEAL_OVERHEAD, &o,
                        &clr, &z->slot, &z->arena, err);
     if (st != MS_OK) {
         *lr = clr;
@@ -193,7 +216,7 @@ static ms_status create_in(ms_sealed *z, int sm, int with_plain,
     plr.failed = 0;
     st = with_plain ? plain_alloc(z, opts->lock, &plr, err) : MS_OK;
     if (st != MS_OK) {
-        ms_pool_free(&cipher_pools[sm], z->arena, z->slot);
+        ms_pool_free(&cipher_pools[kind], z->arena, z->slot);
         z->slot = NULL;
         *lr = plr;
         return st;
@@ -308,7 +331,7 @@ void ms_sealed_destroy(ms_sealed *z)
         plain_free(z);
     }
     if (z->slot != NULL) {
-        ms_pool_free(&cipher_pools[z->secretmem], z->arena, z->slot);
+        ms_pool_free(&cipher_pools[kind_of(z)], z->arena, z->slot);
     }
     memset(z, 0, sizeof(*z));
 }
@@ -325,16 +348,69 @@ size_t ms_sealed_info(const ms_sealed *z, ms_info_item *out)
     return n;
 }
 
+/* ---- fork="inherit" ---------------------------------------------------- */
+
+ms_status ms_sealed_adopt(ms_sealed *z)
+{
+    int kind = kind_of(z);
+    if (!z->inherit || z->slot == NULL || !ms_arena_adopted(z->arena)) {
+        return MS_E_FORKED;
+    }
+    if (!adopt_have[kind - 2] ||
+        memcmp(z->slot, z->nonce, MS_AEAD_NONCE_LEN) != 0) {
+        ms_os_wipe(z->slot, z->len + MS_SEAL_OVERHEAD);
+        return MS_E_FORKED;
+    }
+    ms_lockresult lr;
+    ms_oserr err;
+    if (plain_alloc(z, z->locked ? MS_LOCK_REQUIRED : MS_LOCK_TRY, &lr,
+                    &err) != MS_OK) {
+        ms_os_wipe(z->slot, z->len + MS_SEAL_OVERHEAD);
+        return MS_E_FORKED;
+    }
+    unsigned char ad[AD_LEN];
+    unsigned char key[MS_KEY_LEN];
+    unsigned char nonce[MS_AEAD_NONCE_LEN];
+    make_ad(z, ad);
+    ms_status st = MS_OK;
+    if (ms_aead_open(adopt_old[kind - 2], z->nonce, ad, sizeof(ad), ct_of(z),
+                     z->len, tag_of(z), z->plain) != 0 ||
+        ms_key_nonce(&keys[kind], nonce) != 0) {
+        st = MS_E_FORKED;
+    } else {
+        /* K1 and K2 in the child: its own key, a nonce of its own. */
+        ms_key_rebuild(&keys[kind], key);
+        (void)ms_aead_seal(key, nonce, ad, sizeof(ad), z->plain, z->len,
+                           ct_of(z), tag_of(z));
+        ms_os_wipe(key, sizeof(key));
+        memcpy(z->slot, nonce, sizeof(nonce));
+        memcpy(z->nonce, nonce, sizeof(nonce));
+    }
+    plain_free(z);
+    ms_scrub_registers();
+    if (st != MS_OK) {
+        ms_os_wipe(z->slot, z->len + MS_SEAL_OVERHEAD);
+    }
+    return st;
+}
+
+void ms_seal_adopt_done(void)
+{
+    ms_os_wipe(adopt_old, sizeof(adopt_old));
+    adopt_have[0] = 0;
+    adopt_have[1] = 0;
+}
+
 /* ---- statistics ------------------------------------------------------- */
 
 void ms_seal_stats_get(ms_seal_stats *st)
 {
     memset(st, 0, sizeof(*st));
     st->consistent = 1;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < KINDS; i++) {
         ms_pool *c = &cipher_pools[i];
-        ms_pool *w = &window_pools[i];
-        if (ms_pool_check(c) != 0 || ms_pool_check(w) != 0) {
+        ms_pool *w = &window_pools[i & 1];
+        if (ms_pool_check(c) != 0 || (i < 2 && ms_pool_check(w) != 0)) {
             st->consistent = 0;
         }
         ms_mutex_lock(&c->lock);
@@ -343,13 +419,16 @@ void ms_seal_stats_get(ms_seal_stats *st)
         st->cipher_slots += c->slots;
         st->rng_seeds += c->rng.reseeds;
         ms_mutex_unlock(&c->lock);
+        st->keys_made += keys[i].made;
+        if (i >= 2) {
+            continue;
+        }
         ms_mutex_lock(&w->lock);
         st->window_arenas += w->arenas;
         st->window_mapped += w->mapped;
         st->window_slots += w->slots;
         st->rng_seeds += w->rng.reseeds;
         ms_mutex_unlock(&w->lock);
-        st->keys_made += keys[i].made;
         ms_mutex_lock(&keys[i].lock);
         st->key_halves[i][0] = (uintptr_t)keys[i].left.data;
         st->key_halves[i][1] = (uintptr_t)keys[i].right.data;

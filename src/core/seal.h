@@ -37,6 +37,7 @@ typedef struct {
     size_t len;
     unsigned char nonce[12]; /* the nonce the slot must carry */
     int secretmem;          /* arenas and key are memfd_secret */
+    int inherit;            /* fork="inherit": arenas and key a child adopts */
     int locked;             /* arenas and key are locked */
 } ms_sealed;
 
@@ -71,6 +72,16 @@ unsigned char *ms_sealed_data(const ms_sealed *z);
 void ms_sealed_destroy(ms_sealed *z);
 
 size_t ms_sealed_info(const ms_sealed *z, ms_info_item *out);
+
+/* In a fork child (a hook, after the seal layer's own): re-seal an
+ * inherit secret's slot under the child's own key and a fresh nonce,
+ * before any Python code runs there, so that no (key, nonce) pair is ever
+ * shared by two processes.  MS_E_FORKED (the slot wiped) if it cannot be:
+ * the secret is then an orphan, as with the default policy.  When every
+ * inherited secret went through this, ms_seal_adopt_done wipes the
+ * parent's key. */
+ms_status ms_sealed_adopt(ms_sealed *z);
+void ms_seal_adopt_done(void);
 
 /* Statistics of the engine (tests, self-check, benchmarks). */
 typedef struct {

@@ -12,10 +12,121 @@
 #include "registry.h"
 #include "scrub.h"
 
+/* ---- fork="inherit" ---------------------------------------------------- */
+
+/* Every LIVE inherit store of this process, for the fork hook.  Stores live
+ * in Python objects, so the list is intrusive; the mutex is held across
+ * fork (prepare/parent) so that the child never sees it half-changed. */
+static ms_mutex inherit_mutex;
+static ms_store *inherit_head;
+
+static void inherit_link(ms_store *s)
+{
+    ms_mutex_lock(&inherit_mutex);
+    s->inh_prev = NULL;
+    s->inh_next = inherit_head;
+    if (inherit_head != NULL) {
+        inherit_head->inh_prev = s;
+    }
+    inherit_head = s;
+    s->inh_linked = 1;
+    ms_mutex_unlock(&inherit_mutex);
+}
+
+static void inherit_unlink_locked(ms_store *s)
+{
+    ms_store *prev = (ms_store *)s->inh_prev;
+    ms_store *next = (ms_store *)s->inh_next;
+    if (prev != NULL) {
+        prev->inh_next = next;
+    } else {
+        inherit_head = next;
+    }
+    if (next != NULL) {
+        next->inh_prev = prev;
+    }
+    s->inh_prev = s->inh_next = NULL;
+    s->inh_linked = 0;
+}
+
+static void inherit_unlink(ms_store *s)
+{
+    if (!s->inh_linked) {
+        return;
+    }
+    ms_mutex_lock(&inherit_mutex);
+    inherit_unlink_locked(s);
+    ms_mutex_unlock(&inherit_mutex);
+}
+
+static void inherit_prepare(void)
+{
+    ms_mutex_lock(&inherit_mutex);
+}
+
+static void inherit_parent(void)
+{
+    ms_mutex_unlock(&inherit_mutex);
+}
+
+static int store_idle(const ms_store *s);
+
+/* Make one inherited store the child's own; MS_OK or why not. */
+static ms_status adopt(ms_store *s, unsigned long gen)
+{
+    if (s->status != MS_STORE_LIVE || s->generation != gen ||
+        !ms_registry_unchanged(s->epoch)) {
+        return MS_E_FORKED;
+    }
+    if (!store_idle(s)) {
+        return MS_E_BUSY; /* a window or a view was open at fork */
+    }
+    if (s->engine == MS_ENGINE_SEALED) {
+        return ms_sealed_adopt(&s->u.z);
+    }
+    ms_oserr err;
+    return ms_mapping_adopt(&s->u.g.map, &err) == 0 ? MS_OK : MS_E_OS;
+}
+
+/* Not adopted: an orphan, as with the default policy. */
+static void orphan(ms_store *s)
+{
+    if (s->status != MS_STORE_LIVE) {
+        return;
+    }
+    if (s->engine == MS_ENGINE_GUARDED && s->u.g.map.ent != NULL) {
+        ms_registry_orphan(s->u.g.map.ent);
+        s->u.g.map.ent = NULL;
+    } else if (s->engine == MS_ENGINE_SEALED && s->u.z.slot != NULL &&
+               ms_arena_adopted(s->u.z.arena)) {
+        ms_os_wipe(s->u.z.slot, s->u.z.len + MS_SEAL_OVERHEAD);
+    }
+}
+
+static void inherit_fork_child(void)
+{
+    ms_mutex_init(&inherit_mutex);
+    unsigned long gen = ms_os_fork_generation_raw();
+    ms_store *next;
+    for (ms_store *s = inherit_head; s != NULL; s = next) {
+        next = (ms_store *)s->inh_next;
+        if (adopt(s, gen) == MS_OK) {
+            s->generation = gen + 1; /* published right after the hooks */
+        } else {
+            orphan(s);
+            inherit_unlink_locked(s);
+        }
+    }
+    ms_seal_adopt_done();
+}
+
 void ms_core_init(void)
 {
     ms_registry_init();
     ms_seal_init();
+    ms_mutex_init(&inherit_mutex);
+    ms_registry_on_fork_child(inherit_fork_child);
+    ms_registry_on_fork_parent(inherit_prepare, inherit_parent);
 }
 
 /* ---- state ------------------------------------------------------------ */
@@ -36,6 +147,11 @@ static int is_purged(const ms_store *s)
 static int idle(const ms_store *s)
 {
     return s->readers == 0 && !s->writer && ms_store_exports(s) == 0;
+}
+
+static int store_idle(const ms_store *s)
+{
+    return idle(s);
 }
 
 static ms_prot wanted_access(const ms_store *s)
@@ -144,6 +260,7 @@ static unsigned char *engine_data(const ms_store *s)
  * stay readable.  Fail closed by destroying it. */
 static void poison(ms_store *s)
 {
+    inherit_unlink(s);
     ms_oserr ignored;
     (void)engine_destroy(s, 0, &ignored);
     s->status = MS_STORE_BROKEN;
@@ -186,6 +303,7 @@ void ms_store_init(ms_store *s, ms_engine engine)
 
 void ms_store_fini(ms_store *s)
 {
+    inherit_unlink(s);
     if (ms_atomic_load(&s->lock_generation) ==
         (intptr_t)ms_os_fork_generation()) {
         ms_mutex_destroy(&s->lock);
@@ -271,6 +389,10 @@ static ms_status make_live(ms_store *s, const unsigned char *src, size_t len,
     s->epoch = epoch;
     s->generation = generation;
     s->status = MS_STORE_LIVE;
+    s->inherit = opts->inherit != 0;
+    if (s->inherit) {
+        inherit_link(s);
+    }
     s->len = len;
     s->access = src == NULL ? MS_PROT_RW : MS_PROT_NONE;
     s->writer = src == NULL;
@@ -323,7 +445,9 @@ ms_status ms_store_grow_prepare(ms_store *s, size_t extra,
     }
     ms_store_init(&g->fresh, s->engine);
     g->old_len = s->len;
-    st = ms_store_alloc(&g->fresh, s->len + extra, opts, lr, err);
+    ms_allocopts o = *opts;
+    o.inherit = s->inherit; /* the secret's policy, not today's default */
+    st = ms_store_alloc(&g->fresh, s->len + extra, &o, lr, err);
     if (st != MS_OK) {
         ms_store_fini(&g->fresh);
     }
@@ -491,6 +615,7 @@ ms_status ms_store_free(ms_store *s, int force, ms_oserr *err)
     if (is_orphan(s)) {
         /* Fork child: the pages are the parent's, made no-access here by
          * the registry; the bookkeeping is the parent's too. */
+        inherit_unlink(s);
         memset(&s->u, 0, sizeof(s->u));
         s->status = MS_STORE_CLOSED;
         return MS_OK;
@@ -504,6 +629,7 @@ ms_status ms_store_free(ms_store *s, int force, ms_oserr *err)
         s->exports_ro = 0;
         s->exports_rw = 0;
     }
+    inherit_unlink(s);
     int rc = engine_destroy(s, !is_purged(s), err);
     s->status = MS_STORE_CLOSED;
     s->access = MS_PROT_NONE;

@@ -14,6 +14,14 @@
  * Python keep the access they were handed out with until they are released,
  * so a leaked memoryview never points at memory that was taken away.
  *
+ * fork="inherit" (opts->inherit): the secret's memory is inherited by a
+ * fork child, which adopts it in a fork hook, before any Python code runs
+ * there: memfd_secret pages are copied into the child's own, ordinary ones
+ * locked again, sealed slots re-sealed under the child's own key.  A
+ * secret that cannot be adopted (a window or export open at fork, purged,
+ * a lock or copy that fails) is an orphan there, as with the default
+ * policy.  The parent's copy is never touched.
+ *
  * Locking rule: every ms_store_* function except init/fini/lock/unlock must
  * be called with the store's lock held.  Nothing here calls back into
  * Python, so the lock is only ever held for a few system calls (guarded) or
@@ -55,8 +63,11 @@ typedef struct {
     int writer;               /* 1: a write window is open */
     size_t exports_ro;        /* live read-only buffer exports */
     size_t exports_rw;        /* live writable buffer exports */
-    unsigned long generation; /* ms_os_fork_generation() at birth */
+    unsigned long generation; /* ms_os_fork_generation() at birth (or adoption) */
     unsigned long epoch;      /* ms_registry_epoch() at birth */
+    int inherit;              /* fork="inherit": a fork child adopts it */
+    void *inh_prev, *inh_next; /* the list of linked inherit stores */
+    int inh_linked;
     union {
         ms_guarded g;
         ms_sealed z;

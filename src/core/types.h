@@ -44,6 +44,7 @@ typedef enum {
 typedef struct {
     ms_lockmode lock;
     ms_secretmem_mode secretmem;
+    int inherit; /* 1: a fork child gets its own copy (fork="inherit") */
 } ms_allocopts;
 
 typedef enum {

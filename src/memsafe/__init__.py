@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from memsafe import _memsafe
+from memsafe import _memsafe, _mp
 from memsafe._memsafe import (
     LockError,
     LockWarning,
@@ -37,12 +37,14 @@ from memsafe._memsafe import (
     Window,
     compare_digest,
     get_default_storage,
+    get_fork_policy,
     get_lock_policy,
     get_secretmem,
     harden,
     purge,
     purge_on_signals,
     set_default_storage,
+    set_fork_policy,
     set_lock_policy,
     set_secretmem,
 )
@@ -62,12 +64,14 @@ __all__ = [
     "__version__",
     "compare_digest",
     "get_default_storage",
+    "get_fork_policy",
     "get_lock_policy",
     "get_secretmem",
     "harden",
     "purge",
     "purge_on_signals",
     "set_default_storage",
+    "set_fork_policy",
     "set_lock_policy",
     "set_secretmem",
 ]
@@ -75,6 +79,7 @@ __all__ = [
 POLICY_ENV = "MEMSAFE_LOCK_POLICY"
 STORAGE_ENV = "MEMSAFE_STORAGE"
 SECRETMEM_ENV = "MEMSAFE_SECRETMEM"
+FORK_ENV = "MEMSAFE_FORK"
 
 _Setting = tuple[str, tuple[str, ...], Callable[[Any], None], str]
 
@@ -89,11 +94,13 @@ def _settings() -> tuple[_Setting, ...]:
         (POLICY_ENV, ("strict", "warn", "off"), set_lock_policy, "strict"),
         (STORAGE_ENV, ("guarded", "sealed"), set_default_storage, "guarded"),
         (SECRETMEM_ENV, ("off", "prefer", "require"), set_secretmem, "off"),
+        (FORK_ENV, ("wipe", "inherit"), set_fork_policy, "wipe"),
     )
 
 
 def _settings_from_environment() -> None:
-    """Apply MEMSAFE_LOCK_POLICY, MEMSAFE_STORAGE and MEMSAFE_SECRETMEM.
+    """Apply MEMSAFE_LOCK_POLICY, MEMSAFE_STORAGE, MEMSAFE_SECRETMEM and
+    MEMSAFE_FORK.
 
     An unknown value keeps the default and warns.
     """
@@ -116,6 +123,11 @@ def _settings_from_environment() -> None:
 # another interpreter did keeps what that one set (programmatically too).
 if _memsafe._main_interpreter or _memsafe._process_setup:
     _settings_from_environment()
+
+# Secrets given to multiprocessing (Process args, Pool, Queue, Connection,
+# ProcessPoolExecutor) cross through a pipe, never as pickle bytes: see
+# memsafe/_mp.py and docs/multiprocessing.md.
+_mp.install()
 
 
 class _AfterFork:

@@ -12,6 +12,7 @@ _S = TypeVar("_S", bound="SecretStr")
 LockPolicy = Literal["strict", "warn", "off"]
 Storage = Literal["guarded", "sealed"]
 SecretMem = Literal["off", "prefer", "require"]
+ForkPolicy = Literal["wipe", "inherit"]
 
 class LockError(OSError):
     """Secret memory could not be locked in RAM under the 'strict' policy."""
@@ -62,6 +63,8 @@ class Secret:
     def locked(self) -> bool: ...
     @property
     def storage(self) -> Storage: ...
+    @property
+    def fork(self) -> ForkPolicy: ...
     @property
     def secretmem(self) -> bool: ...
     @overload
@@ -201,6 +204,8 @@ def set_default_storage(storage: Storage, /) -> None: ...
 def get_default_storage() -> Storage: ...
 def set_secretmem(mode: SecretMem, /) -> None: ...
 def get_secretmem() -> SecretMem: ...
+def set_fork_policy(policy: ForkPolicy, /) -> None: ...
+def get_fork_policy() -> ForkPolicy: ...
 def purge() -> None: ...
 def purge_on_signals() -> int: ...
 def _features() -> dict[str, Any]: ...
@@ -209,9 +214,21 @@ _main_interpreter: bool
 _process_setup: bool
 def _stats() -> dict[str, Any]: ...
 
+class HardenBefore(TypedDict):
+    """Each measure's state before the harden() call, as the OS reports it:
+    True (in effect), False (not), or a str "unknown: ..." (not readable)."""
+
+    not_dumpable: bool | str
+    deny_attach: bool | str
+    core_limit_zero: bool | str
+    process_dacl: bool | str
+    no_crash_dialog: bool | str
+    wer_no_heap: bool | str
+    remote_debug_veto: bool | str
+
 class HardenReport(TypedDict):
     """What harden() did (see docs/hardening.md): True = applied, a str =
-    not applied and why."""
+    not applied and why; what was in effect before, what it applied now."""
 
     not_dumpable: Literal[True] | str
     deny_attach: Literal[True] | str
@@ -219,7 +236,10 @@ class HardenReport(TypedDict):
     process_dacl: Literal[True] | str
     no_crash_dialog: Literal[True] | str
     wer_no_heap: Literal[True] | str
+    remote_debug_veto: Literal[True] | str
     debugger_attached: bool | int | str
+    already: HardenBefore
+    applied_now: list[str]
 
 def harden() -> HardenReport: ...
 def _chacha20poly1305_seal(

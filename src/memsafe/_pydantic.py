@@ -45,6 +45,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, model_validator
 from pydantic import SecretBytes as PydanticSecretBytes
 from pydantic import SecretStr as PydanticSecretStr
 from pydantic_core import PydanticCustomError, core_schema
@@ -53,6 +54,7 @@ from memsafe._memsafe import MemSafe, Secret, SecretBytes, SecretStr
 from memsafe._memsafe import _secretstr_from_utf8 as secretstr_from_utf8
 
 MASK = "**********"
+MASK_BYTES = MASK.encode()
 
 # What str.strip() removes from ASCII text (pydantic-settings strips secret
 # files); non-ASCII whitespace at the ends is kept.
@@ -79,8 +81,36 @@ class HiddenInput(str):
         return (HiddenInput, (self.type_name, self.reason))
 
 
+class SecretInput(str):
+    """A field's input after ``SecretModel`` converted it: reads as the
+    mask (so every error pydantic records for the field, and FastAPI's
+    422 body, shows only ``'**********'``) and carries the secret the
+    field's validation then takes."""
+
+    secret: Secret
+
+    def __new__(cls, secret: Secret) -> SecretInput:
+        self = super().__new__(cls, MASK)
+        self.secret = secret
+        return self
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError("a memsafe SecretInput cannot be pickled")
+
+
 class _Reject(Exception):
     """A reason to refuse an input; never carries the input itself."""
+
+
+MASK_REFUSED = (
+    "the input is memsafe's mask '**********', not a secret: JSON from "
+    "model_dump_json() masks every secret, so it cannot be validated back "
+    "(round-trip in Python mode with model_validate(m.model_dump()), or "
+    "supply the secrets again)"
+)
 
 
 def type_name(obj: object) -> str:
@@ -115,6 +145,12 @@ def to_secret(cls: type[Any], value: object) -> Any:
     """value converted to cls; _Reject with a content-free reason if it
     cannot be."""
     text = issubclass(cls, SecretStr)
+    if type(value) is SecretInput:
+        return to_secret(cls, value.secret)
+    if (isinstance(value, str) and value == MASK) or (
+        isinstance(value, bytes) and value == MASK_BYTES
+    ):
+        raise _Reject(MASK_REFUSED)
     if isinstance(value, Secret) and value.closed:
         raise _Reject("the secret is closed")
     if isinstance(value, cls):
@@ -191,17 +227,84 @@ def get_json_schema(cls: type[Secret], schema: Any, handler: Any) -> dict[str, A
     return {"type": "string", "format": "password", "writeOnly": True}
 
 
+# ---- converting first: SecretModel ----------------------------------------
+
+
+def _input_keys(name: str, field: Any) -> list[str]:
+    keys = [name]
+    for alias in (field.alias, field.validation_alias):
+        if isinstance(alias, str) and alias not in keys:
+            keys.append(alias)
+    return keys
+
+
+def convert_secret_fields(model: type[BaseModel], data: Any) -> Any:
+    """data with the input of each memsafe field converted to its secret
+    type and wrapped in a SecretInput (a new dict; data is not changed).
+    An input that cannot be converted is left for the field to refuse."""
+    if not isinstance(data, dict):
+        return data
+    out = None
+    for name, field in model.model_fields.items():
+        target = secret_field_type(field.annotation)
+        if target is None:
+            continue
+        for key in _input_keys(name, field):
+            value = data.get(key)
+            if value is None or type(value) is SecretInput:
+                continue
+            try:
+                secret = to_secret(target, value)
+            except _Reject:
+                continue
+            if out is None:
+                out = dict(data)
+            out[key] = SecretInput(secret)
+    return data if out is None else out
+
+
+class SecretModel(BaseModel):
+    """A ``BaseModel`` whose memsafe fields are converted to secrets before
+    pydantic validates anything else about them.
+
+    pydantic applies ``Field(min_length=...)``/``max_length``,
+    ``AfterValidator`` and ``@field_validator`` (mode ``'after'``) around a
+    field type's own validation, and records the field's *raw input* in
+    their errors - so on a plain ``BaseModel`` a too-short password ends up
+    in ``ValidationError.errors()`` and in FastAPI's 422 body.  Deriving
+    from ``SecretModel`` replaces each memsafe field's input by the secret
+    first (wrapped in a str that reads ``'**********'``): constraints and
+    after-validators see the secret object (lengths are its ``len()``), and
+    every error shows the mask.  A ``mode='before'`` field validator sees
+    that mask, not the input.  Mix it into settings classes too:
+    ``class Settings(BaseSettings, SecretModel)``.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _memsafe_secrets_first(cls, data: Any) -> Any:
+        return convert_secret_fields(cls, data)
+
+
 # ---- pydantic-settings: secrets_dir files straight into secret memory -------
 
 
+def _unannotated(annotation: object) -> object:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
 def secret_field_type(annotation: object) -> type[Secret] | None:
-    """The memsafe type of a field annotated X or Optional[X]."""
+    """The memsafe type of a field annotated X or Optional[X] (either one
+    possibly Annotated[X, ...])."""
+    annotation = _unannotated(annotation)
     if isinstance(annotation, type) and issubclass(annotation, Secret):
         return annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         found = [
             a
-            for a in typing.get_args(annotation)
+            for a in map(_unannotated, typing.get_args(annotation))
             if isinstance(a, type) and issubclass(a, Secret)
         ]
         if len(found) == 1:
@@ -319,7 +422,10 @@ __all__ = [
     "MASK",
     "HiddenInput",
     "MemSafe",
+    "SecretInput",
+    "SecretModel",
     "SecretsDirSource",  # noqa: F822 - made by __getattr__
+    "convert_secret_fields",
     "get_core_schema",
     "get_json_schema",
     "read_secret_file",

@@ -473,12 +473,46 @@ def _other_checks(features: dict[str, object]) -> list[Check]:
     return checks
 
 
+def _remote_debug_check(features: dict[str, object]) -> Check:
+    """Python 3.14's remote debugging (PEP 768): enabled or not, and whether
+    memsafe.harden()'s veto of remote debugger scripts is installed."""
+    name = "remote debugger scripts"
+    enabled = getattr(sys, "is_remote_debug_enabled", None)
+    if enabled is None:
+        return Check(
+            name,
+            INFO,
+            f"n/a: Python {sys.version_info[0]}.{sys.version_info[1]} has no "
+            "remote debugging interface (PEP 768, sys.remote_exec, is 3.14+)",
+        )
+    veto = bool(features.get("remote_debug_veto"))
+    state = f"sys.is_remote_debug_enabled() {enabled()}; memsafe's veto " + (
+        "installed (memsafe.harden())" if veto else "not installed"
+    )
+    if veto:
+        return Check(
+            name,
+            OK,
+            f"{state}: scripts sent with sys.remote_exec or pdb -p are refused",
+        )
+    if not enabled():
+        return Check(name, OK, f"{state}: this interpreter runs no such scripts")
+    return Check(
+        name,
+        INFO,
+        f"{state}: a process allowed to write this one's memory (same user, "
+        "root) can run code in it with sys.remote_exec and read secrets; "
+        "memsafe.harden() refuses such scripts (or set "
+        "PYTHON_DISABLE_REMOTE_DEBUG=1 / -X disable_remote_debug)",
+    )
+
+
 def run_checks() -> list[Check]:
     """Run every check for this platform."""
     features = _features()
-    if _kernel.available():
-        return _linux_checks(features)
-    return _other_checks(features)
+    linux = _kernel.available()
+    checks = _linux_checks(features) if linux else _other_checks(features)
+    return [*checks, _remote_debug_check(features)]
 
 
 def _report(checks: list[Check]) -> dict[str, object]:

@@ -41,36 +41,43 @@ def scan_after(
     code: str,
     tmp_path: pathlib.Path,
     prepare: Callable[[bytes, pathlib.Path], None] | None = None,
+    encode: Callable[[bytes], bytes] | None = None,
 ) -> Any:
     """Run code in the child (after key and password exist), then scan it.
 
     prepare(secret, workdir) runs in the test process first, for files the
-    snippet needs that are derived from the secret."""
+    snippet needs that are derived from the secret.  encode(secret), if
+    given, is what the scan looks for instead of the secret itself (e.g.
+    its UCS-4 form)."""
 
     def no_needles(secret: bytes, workdir: pathlib.Path) -> dict[str, bytes]:
         if prepare is not None:
             prepare(secret, workdir)
         return {}
 
-    return scan_each(code, tmp_path, no_needles)["secret"]
+    return scan_each(code, tmp_path, no_needles, encode)["secret"]
 
 
 def scan_each(
     code: str,
     tmp_path: pathlib.Path,
     prepare: Callable[[bytes, pathlib.Path], dict[str, bytes]],
+    encode: Callable[[bytes], bytes] | None = None,
 ) -> dict[str, Any]:
     """scan_after, for more than the secret: prepare(secret, workdir)
     returns named needles (a key derived from the secret, a data key the
     snippet decrypts), and each is counted apart; "secret" is the secret
-    itself (the text of `key` and `password`)."""
+    itself (the text of `key` and `password`), or encode(secret)."""
     if not helpers.LINUX or helpers.SANITIZED:
         pytest.skip("leak scans need Linux /proc and an unsanitized build")
     import test_leak_scan as ls
 
     secret = ls.text_secret(32)
     (tmp_path / "secret").write_bytes(secret)
-    needles = {"secret": secret, **prepare(secret, tmp_path)}
+    needles = {
+        "secret": encode(secret) if encode is not None else secret,
+        **prepare(secret, tmp_path),
+    }
     out_r, out_w = os.pipe()
     go_r, go_w = os.pipe()
     proc = subprocess.Popen(
