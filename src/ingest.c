@@ -351,7 +351,7 @@ PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
     if (ms_size_from(n, "size", &size) < 0) {
         return NULL;
     }
-    SecretObject *s = ms_secret_alloc(type, engine);
+    SecretObject *s = ms_secret_alloc_in(st, type, engine);
     if (s == NULL) {
         return NULL;
     }

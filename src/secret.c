@@ -62,6 +62,13 @@ int ms_type_is_text(PyTypeObject *type)
  * mix their rules (a writable SecretStr holding invalid UTF-8): refused. */
 static int single_kind(PyTypeObject *type, ms_state *st, ms_kind *kind)
 {
+    if (type == st->secretbytes_type || type == st->secretstr_type ||
+        type == st->memsafe_type) { /* the common case, no MRO walk */
+        *kind = type == st->secretbytes_type ? MS_KIND_BYTES
+                : type == st->secretstr_type ? MS_KIND_STR
+                                             : MS_KIND_MEMSAFE;
+        return 0;
+    }
     int str = PyType_IsSubtype(type, st->secretstr_type);
     int bytes = PyType_IsSubtype(type, st->secretbytes_type);
     int kinds = PyType_IsSubtype(type, st->memsafe_type) + bytes + str;
@@ -79,7 +86,12 @@ static int single_kind(PyTypeObject *type, ms_state *st, ms_kind *kind)
 
 SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine)
 {
-    ms_state *st = ms_state_of_type(type);
+    return ms_secret_alloc_in(ms_state_of_type(type), type, engine);
+}
+
+SecretObject *ms_secret_alloc_in(ms_state *st, PyTypeObject *type,
+                                 ms_engine engine)
+{
     ms_kind kind;
     if (st == NULL || single_kind(type, st, &kind) < 0) {
         return NULL;
@@ -491,7 +503,7 @@ static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
     if (ms_config_engine_from(storage, &engine) < 0) {
         return NULL;
     }
-    return ms_secret_alloc(type, engine);
+    return ms_secret_alloc_in(st, type, engine);
 }
 
 static PyObject *finish_new(SecretObject *s, int rc)
@@ -601,7 +613,7 @@ PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
         ms_config_engine_from(storage, &engine) < 0) {
         return NULL;
     }
-    SecretObject *s = ms_secret_alloc(type, engine);
+    SecretObject *s = ms_secret_alloc_in(st, type, engine);
     if (s == NULL) {
         return NULL;
     }
