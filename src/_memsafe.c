@@ -428,6 +428,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->plaintext_warning);
     Py_VISIT(st->kw_wipe_source);
     Py_VISIT(st->kw_storage);
+    Py_VISIT(st->kw_fork);
     Py_VISIT(st->str_release);
     Py_VISIT(st->with_target_fn);
     return 0;
@@ -450,6 +451,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->plaintext_warning);
     Py_CLEAR(st->kw_wipe_source);
     Py_CLEAR(st->kw_storage);
+    Py_CLEAR(st->kw_fork);
     Py_CLEAR(st->str_release);
     Py_CLEAR(st->with_target_fn);
     return 0;

@@ -7,7 +7,11 @@ int ms_args_init(ms_state *st)
 {
     st->kw_wipe_source = PyUnicode_InternFromString("wipe_source");
     st->kw_storage = PyUnicode_InternFromString("storage");
-    return st->kw_wipe_source != NULL && st->kw_storage != NULL ? 0 : -1;
+    st->kw_fork = PyUnicode_InternFromString("fork");
+    return st->kw_wipe_source != NULL && st->kw_storage != NULL &&
+                   st->kw_fork != NULL
+               ? 0
+               : -1;
 }
 
 /* The index of key among names, or -1 (an unknown or non-str keyword).

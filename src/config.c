@@ -174,6 +174,25 @@ int ms_config_fork_from(PyObject *arg, int *inherit)
     return 0;
 }
 
+int ms_config_placement_from(PyObject *storage, PyObject *fork,
+                             ms_engine *out)
+{
+    ms_engine e;
+    if (ms_config_engine_from(storage, &e) < 0) {
+        return -1;
+    }
+    int flags = 0;
+    if (fork != NULL && fork != Py_None) {
+        int inherit;
+        if (ms_config_fork_from(fork, &inherit) < 0) {
+            return -1;
+        }
+        flags = inherit ? MS_FORK_ASKED_INHERIT : MS_FORK_ASKED_WIPE;
+    }
+    *out = (ms_engine)((int)e | flags);
+    return 0;
+}
+
 ms_allocopts ms_config_allocopts(void)
 {
     ms_allocopts o;

@@ -31,6 +31,16 @@ int ms_config_set_fork(PyObject *name);
 /* fork= argument: None -> the default; else "wipe" / "inherit". */
 int ms_config_fork_from(PyObject *arg, int *inherit);
 
+/* storage= and fork= of a constructor, as one ms_engine value that the
+ * ingestion paths pass along to ms_secret_alloc: the engine in the low
+ * bits (MS_ENGINE_MASK), the fork policy asked for above them (none: the
+ * default at allocation). */
+#define MS_ENGINE_MASK 0x0F
+#define MS_FORK_ASKED_WIPE 0x10
+#define MS_FORK_ASKED_INHERIT 0x20
+int ms_config_placement_from(PyObject *storage, PyObject *fork,
+                             ms_engine *out);
+
 /* The options a new allocation follows right now. */
 ms_allocopts ms_config_allocopts(void);
 

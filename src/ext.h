@@ -49,6 +49,7 @@ typedef struct {
     PyObject *plaintext_warning;
     PyObject *kw_wipe_source;     /* interned keyword names (args.h) */
     PyObject *kw_storage;
+    PyObject *kw_fork;
     PyObject *str_release;        /* interned "release" (window.c) */
     PyObject *with_target_fn;     /* memsafe._frames.with_target (plaintext.c) */
 } ms_state;

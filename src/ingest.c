@@ -322,25 +322,25 @@ static PyObject *secret_from_scratch(PyTypeObject *type, ms_engine engine,
 PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
-    static char *kwlist[] = {"", "storage", NULL};
+    static char *kwlist[] = {"", "storage", "fork", NULL};
     ms_state *st = ms_state_of_type(type);
     if (st == NULL) {
         return NULL;
     }
-    PyObject *const names[] = {st->kw_storage};
+    PyObject *const names[] = {st->kw_storage, st->kw_fork};
     PyObject *n = NULL;
-    PyObject *storage = NULL;
+    PyObject *kw[2] = {NULL, NULL};
     ms_engine engine;
     Py_ssize_t size;
-    int got = ms_kwonly(names, 1, args, kwds, 1, &n, &storage);
+    int got = ms_kwonly(names, 2, args, kwds, 1, &n, kw);
     if (got == 0 || n == NULL) { /* n is required: the error is PyArg's */
-        storage = NULL;
-        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:random", kwlist,
-                                         &n, &storage)) {
+        kw[0] = kw[1] = NULL;
+        if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:random", kwlist,
+                                         &n, &kw[0], &kw[1])) {
             return NULL;
         }
     }
-    if (ms_config_engine_from(storage, &engine) < 0) {
+    if (ms_config_placement_from(kw[0], kw[1], &engine) < 0) {
         return NULL;
     }
     if (!ms_is_size(n)) {
@@ -475,18 +475,19 @@ PyObject *ms_ingest_from_fd(PyTypeObject *type, PyObject *args,
         return NULL;
     }
     static char *kwlist[] = {"fd",      "size",          "max_size",
-                             "storage", "strip_newline", NULL};
+                             "storage", "strip_newline", "fork", NULL};
     int fd;
     int strip_newline = 0;
     PyObject *size_obj = Py_None;
     PyObject *max_obj = NULL;
     PyObject *storage = Py_None;
+    PyObject *fork = Py_None;
     ms_engine engine;
     Py_ssize_t limit = MS_MAX_FILE_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|O$OOp:from_fd", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|O$OOpO:from_fd", kwlist,
                                      &fd, &size_obj, &max_obj, &storage,
-                                     &strip_newline) ||
-        ms_config_engine_from(storage, &engine) < 0 ||
+                                     &strip_newline, &fork) ||
+        ms_config_placement_from(storage, fork, &engine) < 0 ||
         (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
         return NULL;
     }
@@ -606,18 +607,19 @@ static PyObject *read_file(PyTypeObject *type, ms_engine engine,
 PyObject *ms_ingest_from_file(PyTypeObject *type, PyObject *args,
                               PyObject *kwds)
 {
-    static char *kwlist[] = {"", "max_size", "storage", "strip_newline",
-                             NULL};
+    static char *kwlist[] = {"",     "max_size", "storage", "strip_newline",
+                             "fork", NULL};
     PyObject *path;
     int strip_newline = 0;
     PyObject *max_obj = NULL;
     PyObject *storage = Py_None;
+    PyObject *fork = Py_None;
     ms_engine engine;
     Py_ssize_t limit = MS_MAX_FILE_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOp:from_file", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OOpO:from_file", kwlist,
                                      &path, &max_obj, &storage,
-                                     &strip_newline) ||
-        ms_config_engine_from(storage, &engine) < 0 ||
+                                     &strip_newline, &fork) ||
+        ms_config_placement_from(storage, fork, &engine) < 0 ||
         (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
         return NULL;
     }
@@ -886,15 +888,16 @@ static int line_from_tty(scratch *sc, ms_tty *t, PyObject *prompt,
 PyObject *ms_ingest_getpass(PyTypeObject *type, PyObject *args,
                             PyObject *kwds)
 {
-    static char *kwlist[] = {"prompt", "max_size", "storage", NULL};
+    static char *kwlist[] = {"prompt", "max_size", "storage", "fork", NULL};
     PyObject *prompt = NULL;
     PyObject *max_obj = NULL;
     PyObject *storage = Py_None;
+    PyObject *fork = Py_None;
     ms_engine engine;
     Py_ssize_t limit = MS_MAX_PASSWORD_DEFAULT;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U$OO:getpass", kwlist,
-                                     &prompt, &max_obj, &storage) ||
-        ms_config_engine_from(storage, &engine) < 0 ||
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|U$OOO:getpass", kwlist,
+                                     &prompt, &max_obj, &storage, &fork) ||
+        ms_config_placement_from(storage, fork, &engine) < 0 ||
         (max_obj != NULL && limit_from(max_obj, &limit) < 0)) {
         return NULL;
     }

@@ -139,6 +139,9 @@ static PyObject *secretstr_from_utf8(PyObject *m, PyObject *const *args,
                                                      ? src->store.engine
                                                      : ms_config_engine());
         unsigned char *dst;
+        if (s != NULL && src != NULL) {
+            s->fork = src->store.inherit; /* as a copy: the source's policy */
+        }
         if (s != NULL && ms_secret_begin_fill(s, n, &dst) == 0) {
             if (n > 0) {
                 memcpy(dst, p, n);

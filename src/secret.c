@@ -102,10 +102,13 @@ SecretObject *ms_secret_alloc_in(ms_state *st, PyTypeObject *type,
     }
     s->state = st;
     s->kind = kind;
-    ms_store_init(&s->store, engine);
+    int placed = (int)engine;
+    ms_store_init(&s->store, (ms_engine)(placed & MS_ENGINE_MASK));
     s->nchars = 0;
     s->weakreflist = NULL;
-    s->fork = -1;
+    s->fork = placed & MS_FORK_ASKED_INHERIT ? 1
+              : placed & MS_FORK_ASKED_WIPE  ? 0
+                                             : -1;
     return s;
 }
 
@@ -479,28 +482,31 @@ static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
                                    PyObject *kwds, const char *fmt,
                                    PyObject **data, int *wipe)
 {
-    static char *kwlist[] = {"", "wipe_source", "storage", NULL};
+    static char *kwlist[] = {"", "wipe_source", "storage", "fork", NULL};
     ms_state *st = ms_state_of_type(type);
     if (st == NULL) {
         return NULL;
     }
-    PyObject *const names[] = {st->kw_wipe_source, st->kw_storage};
+    PyObject *const names[] = {st->kw_wipe_source, st->kw_storage,
+                               st->kw_fork};
     PyObject *storage = Py_None;
-    PyObject *kw[2];
+    PyObject *fork = Py_None;
+    PyObject *kw[3];
     ms_engine engine;
     *data = NULL;
     *wipe = 0;
-    int got = ms_kwonly(names, 2, args, kwds, 1, data, kw);
+    int got = ms_kwonly(names, 3, args, kwds, 1, data, kw);
     if (got > 0) {
         if (kw[0] != NULL && (*wipe = PyObject_IsTrue(kw[0])) < 0) {
             return NULL;
         }
         storage = kw[1] != NULL ? kw[1] : Py_None;
+        fork = kw[2] != NULL ? kw[2] : Py_None;
     } else if (!PyArg_ParseTupleAndKeywords(args, kwds, fmt, kwlist, data,
-                                            wipe, &storage)) {
+                                            wipe, &storage, &fork)) {
         return NULL;
     }
-    if (ms_config_engine_from(storage, &engine) < 0) {
+    if (ms_config_placement_from(storage, fork, &engine) < 0) {
         return NULL;
     }
     return ms_secret_alloc_in(st, type, engine);
@@ -520,7 +526,7 @@ PyObject *ms_memsafe_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     PyObject *data;
     int wipe;
     SecretObject *s =
-        new_from_args(type, args, kwds, "|O$pO:MemSafe", &data, &wipe);
+        new_from_args(type, args, kwds, "|O$pOO:MemSafe", &data, &wipe);
     if (s == NULL) {
         return NULL;
     }
@@ -555,7 +561,7 @@ PyObject *ms_secretbytes_new(PyTypeObject *type, PyObject *args,
     PyObject *data;
     int wipe;
     SecretObject *s =
-        new_from_args(type, args, kwds, "|O$pO:SecretBytes", &data, &wipe);
+        new_from_args(type, args, kwds, "|O$pOO:SecretBytes", &data, &wipe);
     if (s == NULL) {
         return NULL;
     }
@@ -597,20 +603,20 @@ static int not_text(PyObject *text)
 PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
-    static char *kwlist[] = {"", "storage", NULL};
+    static char *kwlist[] = {"", "storage", "fork", NULL};
     ms_state *st = ms_state_of_type(type);
     if (st == NULL) {
         return NULL;
     }
-    PyObject *const names[] = {st->kw_storage};
+    PyObject *const names[] = {st->kw_storage, st->kw_fork};
     PyObject *text = NULL;
-    PyObject *storage = NULL;
+    PyObject *kw[2] = {NULL, NULL};
     ms_engine engine;
-    int got = ms_kwonly(names, 1, args, kwds, 1, &text, &storage);
+    int got = ms_kwonly(names, 2, args, kwds, 1, &text, kw);
     if ((got == 0 && !PyArg_ParseTupleAndKeywords(args, kwds,
-                                                  "|O$O:SecretStr", kwlist,
-                                                  &text, &storage)) ||
-        ms_config_engine_from(storage, &engine) < 0) {
+                                                  "|O$OO:SecretStr", kwlist,
+                                                  &text, &kw[0], &kw[1])) ||
+        ms_config_placement_from(kw[0], kw[1], &engine) < 0) {
         return NULL;
     }
     SecretObject *s = ms_secret_alloc_in(st, type, engine);
@@ -791,6 +797,7 @@ static PyObject *copy_of(SecretObject *s, PyObject *memo)
     if (c == NULL) {
         return NULL;
     }
+    c->fork = s->store.inherit; /* a copy keeps the fork policy */
     PyObject *out = finish_new(c, fill_copy(c, (PyObject *)s, 0));
     if (out == NULL || !(Py_TYPE(s)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
         return out;

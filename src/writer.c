@@ -15,11 +15,12 @@
 static int writer_args(PyObject *args, PyObject *kwds, Py_ssize_t *size,
                        PyObject **fn, ms_engine *engine)
 {
-    static char *kwlist[] = {"size", "fn", "storage", NULL};
+    static char *kwlist[] = {"size", "fn", "storage", "fork", NULL};
     PyObject *n = NULL;
     PyObject *storage = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$O:from_writer", kwlist,
-                                     &n, fn, &storage)) {
+    PyObject *fork = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|$OO:from_writer", kwlist,
+                                     &n, fn, &storage, &fork)) {
         return -1;
     }
     if (ms_size_from(n, "size", size) < 0) {
@@ -32,7 +33,7 @@ static int writer_args(PyObject *args, PyObject *kwds, Py_ssize_t *size,
                      Py_TYPE(*fn)->tp_name);
         return -1;
     }
-    return ms_config_engine_from(storage, engine);
+    return ms_config_placement_from(storage, fork, engine);
 }
 
 PyObject *ms_writer_from_writer(PyTypeObject *type, PyObject *args,

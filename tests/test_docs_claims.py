@@ -42,6 +42,10 @@ pytestmark = [
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 PROFILE = "<!-- figures: profile -->"
+# Any "<!-- figures: ... -->" marks a section whose figures come from a run
+# of their own (a profiler, or a benchmark script of their own), named in
+# the section.
+FIGURES_MARK = "<!-- figures:"
 
 NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 UNITS = {
@@ -89,7 +93,7 @@ def without_results_and_profiles(md: str) -> str:
     for line in md.splitlines():
         if line.startswith("#"):
             skipping = False
-        if line.strip() == PROFILE:
+        if line.strip().startswith(FIGURES_MARK):
             skipping = True
         if not skipping:
             out.append(line)
@@ -191,6 +195,9 @@ def test_profile_sections_are_marked_and_say_so() -> None:
     for part in md.split(PROFILE)[1:]:
         section = part.split("\n#", 1)[0]
         assert "profile_window.py" in section, section[:200]
+    for part in md.split(FIGURES_MARK)[1:]:
+        section = part.split("\n#", 1)[0]
+        assert re.search(r"benchmarks/\w+\.py", section), section[:200]
 
 
 # ---- URLs ------------------------------------------------------------------

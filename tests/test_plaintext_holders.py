@@ -133,9 +133,12 @@ def test_other_threads_running_frame_in_the_traceback() -> None:
         go.wait(30)
         seen.append(secret == SECRET)
 
+    workers: list[threading.Thread] = []
+
     def consumer(pw: bytes) -> None:
         inbox.append(pw)
-        threading.Thread(target=worker, daemon=True).start()
+        workers.append(threading.Thread(target=worker, daemon=True))
+        workers[0].start()
         assert ready.wait(30)
         raise caught[0]
 
@@ -144,9 +147,8 @@ def test_other_threads_running_frame_in_the_traceback() -> None:
             memsafe.SecretBytes(SECRET).plaintext(consumer)
     finally:
         go.set()
-    for t in threading.enumerate():
-        if t is not threading.current_thread() and t.daemon:
-            t.join(30)
+    for t in workers:  # only ours: other tests leave daemon threads running
+        t.join(30)
     assert seen == [True]
 
 

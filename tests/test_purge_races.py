@@ -24,7 +24,6 @@ import sys
 import textwrap
 import time
 
-import pytest
 from helpers import child_env, linux_only, not_sanitized, ok, run_child
 
 pytestmark = linux_only
@@ -185,45 +184,48 @@ def test_signal_flood_during_purge_and_creation() -> None:
     thread, creation and windows, with thousands of guarded secrets: no
     crash, and the program goes on."""
     script = WORKERS + textwrap.dedent(
-        f"""
+        """
         import signal
         signal.signal(signal.SIGHUP, lambda *a: None)
-        signal.signal(signal.SIGUSR1, lambda *a: None)
         memsafe.purge_on_signals()
         keep = [memsafe.SecretBytes(os.urandom(32)) for _ in range(3000)]
         ts = start_workers(2)
+        done = threading.Event()
+        def wait_for_parent():
+            sys.stdin.readline()   # the parent stopped signalling
+            done.set()
+        threading.Thread(target=wait_for_parent, daemon=True).start()
         print("READY", os.getpid(), flush=True)
-        end = time.monotonic() + {STRESS}
         try:
-            while time.monotonic() < end:
+            while not done.is_set():
                 memsafe.purge()
                 outcome(lambda: keep.append(memsafe.SecretBytes(os.urandom(32))))
         finally:
-            # Python puts SIGHUP back to its default action as it exits:
-            # the parent's last signals must not end the child then.
-            signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGHUP}})
             finish(ts)
         """
     )
     p = subprocess.Popen(
         [sys.executable, "-c", script],
         env=child_env(),
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    assert p.stdout is not None
-    first = p.stdout.readline()
-    assert first.startswith(b"READY"), first + p.communicate(timeout=60)[1]
-    sent = 0
-    deadline = time.monotonic() + STRESS
-    while time.monotonic() < deadline and p.poll() is None:
-        try:
+    try:
+        assert p.stdout is not None and p.stdin is not None
+        first = p.stdout.readline()
+        assert first.startswith(b"READY"), first + p.communicate(timeout=60)[1]
+        sent = 0
+        deadline = time.monotonic() + STRESS
+        while time.monotonic() < deadline and p.poll() is None:
             os.kill(p.pid, signal.SIGHUP)
-        except ProcessLookupError:
-            break
-        sent += 1
-        time.sleep(0.001)
-    out, err = p.communicate(timeout=120)
+            sent += 1
+            time.sleep(0.001)
+        out, err = p.communicate(b"stop\n", timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     assert p.returncode == 0, (p.returncode, err.decode(errors="replace"))
     assert b"BAD 0 " in out, out
     assert sent > 50
@@ -262,7 +264,12 @@ def test_sigterm_during_purge_ends_by_sigterm_not_a_crash() -> None:
             os.kill(p.pid, signal.SIGHUP)
             time.sleep(0.001)
         os.kill(p.pid, signal.SIGTERM)
-        _, err = p.communicate(timeout=60)
+        try:
+            _, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         assert p.returncode == -signal.SIGTERM, (
             p.returncode,
             err.decode(errors="replace"),

@@ -119,7 +119,8 @@ def test_unknown_option_is_a_usage_error() -> None:
 def test_closed_pipe_ends_quietly(args: tuple[str, ...]) -> None:
     """Output into a pipe nobody reads (`| head` that has exited): no
     BrokenPipeError traceback; the report ends with the documented status
-    141 (argparse itself ignores a failed write of --help: status 0)."""
+    141 (argparse up to 3.13 ignores a failed write of --help: status 0;
+    3.14's lets the error through, and it ends as 141 like the report)."""
     r, w = os.pipe()
     os.close(r)  # the reader is gone before the first write
     try:
@@ -127,7 +128,7 @@ def test_closed_pipe_ends_quietly(args: tuple[str, ...]) -> None:
     finally:
         os.close(w)
     assert proc.stderr == b"", proc.stderr.decode()
-    assert proc.returncode == (0 if args == ("--help",) else 141)
+    assert proc.returncode in ((0, 141) if args == ("--help",) else (141,))
 
 
 @pytest.mark.skipif(

@@ -126,12 +126,11 @@ static ms_status refresh(ms_key *k, unsigned long epoch,
     return MS_OK;
 }
 
-int ms_key_live(const ms_key *k, unsigned long epoch)
+int ms_key_live(ms_key *k, unsigned long epoch)
 {
-    ms_key *m = (ms_key *)(uintptr_t)k; /* the atomics take non-const */
-    return ms_atomic_load(&m->live) == 1 &&
-           ms_atomic_load(&m->epoch) == (intptr_t)epoch &&
-           ms_atomic_load(&m->generation) ==
+    return ms_atomic_load(&k->live) == 1 &&
+           ms_atomic_load(&k->epoch) == (intptr_t)epoch &&
+           ms_atomic_load(&k->generation) ==
                (intptr_t)ms_os_fork_generation();
 }
 

@@ -61,7 +61,7 @@ ms_status ms_key_prepare(ms_key *k, unsigned long epoch,
                          const ms_allocopts *opts, ms_lockresult *lr,
                          ms_oserr *err);
 /* 1 if the halves hold the key of this epoch and fork generation (K1). */
-int ms_key_live(const ms_key *k, unsigned long epoch);
+int ms_key_live(ms_key *k, unsigned long epoch);
 /* The key, rebuilt into out (the caller wipes it and then checks
  * ms_registry_unchanged(epoch) before using it: K1). */
 void ms_key_rebuild(ms_key *k, unsigned char out[MS_KEY_LEN]);

@@ -641,7 +641,8 @@ int ms_os_secretmem_unshare(void *addr, size_t len, ms_prot prot,
         }
     }
     if (tmp != MAP_FAILED) {
-        explicit_bzero(tmp, len);
+        /* The same pages as the new mapping at addr (one file): unmapped,
+         * not wiped. */
         (void)munmap(tmp, len);
     }
     close((int)fd);

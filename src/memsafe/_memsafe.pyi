@@ -106,6 +106,7 @@ class MemSafe(_BytesPlaintext):
         *,
         wipe_source: bool = False,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
     ) -> None: ...
     @overload
     def write(self, fn: None = None, /) -> Window: ...
@@ -123,9 +124,17 @@ class SecretBytes(_BytesPlaintext):
         *,
         wipe_source: bool = False,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
     ) -> None: ...
     @classmethod
-    def random(cls, n: int, /, *, storage: Storage | None = None) -> Self: ...
+    def random(
+        cls,
+        n: int,
+        /,
+        *,
+        storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
+    ) -> Self: ...
     @classmethod
     def from_fd(
         cls,
@@ -134,6 +143,7 @@ class SecretBytes(_BytesPlaintext):
         *,
         max_size: int | None = 1048576,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
         strip_newline: bool = False,
     ) -> Self: ...
     @classmethod
@@ -144,6 +154,7 @@ class SecretBytes(_BytesPlaintext):
         *,
         max_size: int | None = 1048576,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
         strip_newline: bool = False,
     ) -> Self: ...
     @classmethod
@@ -153,6 +164,7 @@ class SecretBytes(_BytesPlaintext):
         fn: Callable[[memoryview], int | None],
         *,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
     ) -> Self: ...
     def reveal(self) -> bytes: ...
 
@@ -160,7 +172,12 @@ class SecretStr(Secret):
     """Secret text, stored as UTF-8."""
 
     def __init__(
-        self, text: str | SecretStr = "", /, *, storage: Storage | None = None
+        self,
+        text: str | SecretStr = "",
+        /,
+        *,
+        storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
     ) -> None: ...
     @property
     def nbytes(self) -> int: ...
@@ -171,6 +188,7 @@ class SecretStr(Secret):
         *,
         max_size: int | None = 65536,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
     ) -> Self: ...
     @classmethod
     def from_writer(
@@ -179,6 +197,7 @@ class SecretStr(Secret):
         fn: Callable[[memoryview], int | None],
         *,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
     ) -> Self: ...
     @classmethod
     def from_fd(
@@ -188,6 +207,7 @@ class SecretStr(Secret):
         *,
         max_size: int | None = 1048576,
         storage: Storage | None = None,
+        fork: ForkPolicy | None = None,
         strip_newline: bool = False,
     ) -> Self: ...
     def append(self, text: str | SecretStr, /) -> None: ...

@@ -40,7 +40,7 @@ from memsafe._memsafe import (
 )
 
 if TYPE_CHECKING:
-    from memsafe._memsafe import Storage
+    from memsafe._memsafe import ForkPolicy, Storage
 
 # The most a secret may carry through multiprocessing: 1 MiB, Linux's default
 # fs.pipe-max-size (the most an unprivileged process can make a pipe hold)
@@ -177,21 +177,26 @@ def _reduce(secret: Secret) -> tuple[Any, ...]:
     if n > MAX_SIZE:
         raise _too_big(secret, n, MAX_SIZE, "it is over the transport's maximum")
     fd = _fill_pipe(secret, n)
-    return _rebuild, (type(secret), secret.storage, n, _share(fd))
+    return _rebuild, (type(secret), secret.storage, n, _share(fd), secret.fork)
 
 
-def _rebuild(cls: type, storage: Storage, n: int, wrapped: Any) -> Secret:
-    """Unpickling side: read the pipe straight into secret memory."""
+def _rebuild(
+    cls: type, storage: Storage, n: int, wrapped: Any, fork: ForkPolicy = "wipe"
+) -> Secret:
+    """Unpickling side: read the pipe straight into secret memory (with the
+    sender's engine and fork policy)."""
     fd = wrapped.detach()
     try:
-        raw = SecretBytes.from_fd(fd, size=n, max_size=None, storage=storage)
+        raw = SecretBytes.from_fd(
+            fd, size=n, max_size=None, storage=storage, fork=fork
+        )
     finally:
         os.close(fd)
     if cls is SecretBytes:
         return raw
     try:
         if cls is MemSafe:
-            return MemSafe(raw, storage=storage)
+            return MemSafe(raw, storage=storage, fork=fork)
         if cls is SecretStr:
             return _secretstr_from_utf8(SecretStr, raw)
     finally:
