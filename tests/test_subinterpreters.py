@@ -87,6 +87,8 @@ import memsafe
 assert memsafe.get_default_storage() == engine  # process-wide settings
 k = memsafe.SecretBytes.random(32)
 assert len(k) == 32 and k.storage == engine
+f = memsafe.SecretBytes(b"kw", wipe_source=False, storage=engine, fork="inherit")
+assert f.fork == "inherit" and f == b"kw"
 with k.read() as v:
     d1 = hashlib.sha256(v).digest()
 d2 = k.read(lambda v: hashlib.sha256(v).digest())
@@ -104,7 +106,7 @@ assert w == b"xyz"
 class Sub(memsafe.SecretBytes):
     pass
 assert isinstance(Sub(b"x"), memsafe.Secret)
-for x in (k, m, s, w):
+for x in (k, f, m, s, w):
     x.close()
 q.put(True)
 ''')
