@@ -8,6 +8,7 @@
 
 #include "aead_hooks.h"
 #include "config.h"
+#include "core/atomic.h"
 #include "core/key.h"
 #include "core/registry.h"
 #include "core/scrub.h"
@@ -19,7 +20,11 @@
 #include "secret.h"
 #include "window.h"
 
-static int os_ready = 0;
+/* Process-wide set-up (the page layer, the core, the settings, the exit
+ * hook): done once, by whichever interpreter imports the module first.
+ * Interpreters with their own GIL (3.12+) or free threads may race here:
+ * 0 not yet, 1 under way (the others wait), 2 done. */
+static volatile intptr_t os_ready = 0;
 
 PyDoc_STRVAR(compare_digest_doc,
 "compare_digest(a, b, /)\n--\n\n"
@@ -336,41 +341,199 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
-static int add_type(PyObject *module, PyTypeObject *type, const char *name)
+/* ---- per-interpreter state -------------------------------------------- */
+
+/* Where the running interpreter's module is found by ms_state_current
+ * (its per-interpreter dict, PyInterpreterState_GetDict). */
+#define CURRENT_KEY "memsafe._memsafe"
+
+#if PY_VERSION_HEX < 0x030B0000
+/* PyType_GetModuleByDef (3.11+) for 3.10: the first heap type in the MRO
+ * whose module was made from def, as CPython does it. */
+static PyObject *module_by_def(PyTypeObject *type, PyModuleDef *def)
 {
-    if (PyType_Ready(type) < 0) {
+    PyObject *mro = type->tp_mro;
+    Py_ssize_t n = mro != NULL ? PyTuple_GET_SIZE(mro) : 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyTypeObject *t = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (!(t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+            continue;
+        }
+        PyObject *m = ((PyHeapTypeObject *)t)->ht_module;
+        if (m != NULL && PyModule_GetDef(m) == def) {
+            return m;
+        }
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "PyType_GetModuleByDef: No superclass of '%s' has the "
+                 "given module",
+                 type->tp_name);
+    return NULL;
+}
+#define PyType_GetModuleByDef(type, def) module_by_def(type, def)
+#endif
+
+PyObject *ms_state_gone(void)
+{
+    PyErr_SetString(PyExc_RuntimeError,
+                    "memsafe's module in this interpreter was torn down "
+                    "(the interpreter is shutting down)");
+    return NULL;
+}
+
+ms_state *ms_state_of_type(PyTypeObject *type)
+{
+    PyObject *m = PyType_GetModuleByDef(type, &ms_module_def);
+    if (m == NULL) {
+        return NULL;
+    }
+    ms_state *st = (ms_state *)PyModule_GetState(m);
+    if (st->secret_type == NULL) { /* cleared: module_clear */
+        ms_state_gone();
+        return NULL;
+    }
+    return st;
+}
+
+ms_state *ms_state_current(void)
+{
+    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (d == NULL) {
+        return NULL;
+    }
+    /* Borrowed: the dict keeps the module until the interpreter ends. */
+    PyObject *m = PyDict_GetItemString(d, CURRENT_KEY);
+    if (m == NULL || !PyModule_Check(m) ||
+        PyModule_GetDef(m) != &ms_module_def) {
+        return NULL;
+    }
+    ms_state *st = (ms_state *)PyModule_GetState(m);
+    return st != NULL && st->secret_type != NULL ? st : NULL;
+}
+
+static int module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    ms_state *st = (ms_state *)PyModule_GetState(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_VISIT(st->secret_type);
+    Py_VISIT(st->memsafe_type);
+    Py_VISIT(st->secretbytes_type);
+    Py_VISIT(st->secretstr_type);
+    Py_VISIT(st->window_type);
+    Py_VISIT(st->plaintext_type);
+    Py_VISIT(st->lock_error);
+    Py_VISIT(st->lock_warning);
+    Py_VISIT(st->plaintext_warning);
+    Py_VISIT(st->kw_wipe_source);
+    Py_VISIT(st->kw_storage);
+    Py_VISIT(st->kw_fork);
+    Py_VISIT(st->str_release);
+    Py_VISIT(st->with_target_fn);
+    return 0;
+}
+
+static int module_clear(PyObject *module)
+{
+    ms_state *st = (ms_state *)PyModule_GetState(module);
+    if (st == NULL) {
+        return 0;
+    }
+    Py_CLEAR(st->secret_type);
+    Py_CLEAR(st->memsafe_type);
+    Py_CLEAR(st->secretbytes_type);
+    Py_CLEAR(st->secretstr_type);
+    Py_CLEAR(st->window_type);
+    Py_CLEAR(st->plaintext_type);
+    Py_CLEAR(st->lock_error);
+    Py_CLEAR(st->lock_warning);
+    Py_CLEAR(st->plaintext_warning);
+    Py_CLEAR(st->kw_wipe_source);
+    Py_CLEAR(st->kw_storage);
+    Py_CLEAR(st->kw_fork);
+    Py_CLEAR(st->str_release);
+    Py_CLEAR(st->with_target_fn);
+    return 0;
+}
+
+static void module_free(void *module)
+{
+    (void)module_clear((PyObject *)module);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+/* The process-wide part, once per process (see os_ready); *did: whether
+ * this call did it. */
+static int process_init(int *did)
+{
+    *did = 0;
+    for (;;) {
+        intptr_t v = ms_atomic_load(&os_ready);
+        if (v == 2) {
+            return 0;
+        }
+        if (v == 0 && ms_atomic_cas(&os_ready, 0, 1)) {
+            break;
+        }
+        Py_BEGIN_ALLOW_THREADS
+        ms_mutex_yield();
+        Py_END_ALLOW_THREADS
+    }
+    ms_oserr err = {0, 0, NULL};
+    if (ms_os_init(&err) != 0) {
+        ms_atomic_store(&os_ready, 0);
+        ms_raise_oserr(&err, NULL);
         return -1;
     }
-    return PyModule_AddObjectRef(module, name, (PyObject *)type);
+    ms_scrub_init();
+    ms_config_init();
+    ms_core_init();
+    /* The last resort at exit (after Python's own atexit callbacks,
+     * where the package purges too): for exit() called from C. */
+    if (ms_os_at_exit(ms_registry_purge_at_exit, &err) != 0) {
+        ms_atomic_store(&os_ready, 0);
+        ms_raise_oserr(&err, NULL);
+        return -1;
+    }
+    ms_atomic_store(&os_ready, 2);
+    *did = 1;
+    return 0;
+}
+
+/* Make module the one ms_state_current finds in this interpreter. */
+static int set_current(PyObject *module)
+{
+    PyObject *d = PyInterpreterState_GetDict(PyInterpreterState_Get());
+    if (d == NULL) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "memsafe: no per-interpreter dict");
+        return -1;
+    }
+    return PyDict_SetItemString(d, CURRENT_KEY, module);
 }
 
 static int module_exec(PyObject *module)
 {
-    if (!os_ready) {
-        ms_oserr err = {0, 0, NULL};
-        if (ms_os_init(&err) != 0) {
-            ms_raise_oserr(&err, NULL);
-            return -1;
-        }
-        ms_scrub_init();
-        ms_config_init();
-        ms_core_init();
-        /* The last resort at exit (after Python's own atexit callbacks,
-         * where the package purges too): for exit() called from C. */
-        if (ms_os_at_exit(ms_registry_purge_at_exit, &err) != 0) {
-            ms_raise_oserr(&err, NULL);
-            return -1;
-        }
-        os_ready = 1;
+    ms_state *st = (ms_state *)PyModule_GetState(module);
+    int did;
+    if (process_init(&did) < 0 || set_current(module) < 0) {
+        return -1;
     }
-    if (ms_errors_init(module) < 0 || ms_window_init() < 0 ||
-        ms_args_init() < 0 ||
-        add_type(module, &ms_SecretType, "Secret") < 0 ||
-        add_type(module, &ms_MemSafeType, "MemSafe") < 0 ||
-        add_type(module, &ms_SecretBytesType, "SecretBytes") < 0 ||
-        add_type(module, &ms_SecretStrType, "SecretStr") < 0 ||
-        add_type(module, &ms_WindowType, "Window") < 0 ||
-        ms_plaintext_init(module) < 0 || ms_pydantic_init(module) < 0) {
+    /* Only the main interpreter's exit purges every secret of the process,
+     * and a subinterpreter's import applies the MEMSAFE_* variables only if
+     * it is the process's first (memsafe/__init__.py): the settings are
+     * process-wide. */
+    PyObject *main = PyInterpreterState_Get() == PyInterpreterState_Main()
+                         ? Py_True
+                         : Py_False;
+    if (PyModule_AddObjectRef(module, "_main_interpreter", main) < 0 ||
+        PyModule_AddObjectRef(module, "_process_setup",
+                              did ? Py_True : Py_False) < 0 ||
+        ms_errors_init(module, st) < 0 || ms_window_init(module, st) < 0 ||
+        ms_args_init(st) < 0 || ms_types_init(module, st) < 0 ||
+        ms_plaintext_init(module, st) < 0 || ms_pydantic_init(module) < 0) {
         return -1;
     }
     return 0;
@@ -379,8 +542,9 @@ static int module_exec(PyObject *module)
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, (void *)module_exec},
 #if PY_VERSION_HEX >= 0x030C0000
-    /* Types and the lock policy are process-wide. */
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+    /* Each interpreter has its own types and objects (ms_state); the core
+     * and the settings are process-wide, behind their own locks. */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
 #if PY_VERSION_HEX >= 0x030D0000
     /* Safe without the GIL: every state change of a secret happens under
@@ -390,17 +554,20 @@ static PyModuleDef_Slot module_slots[] = {
     {0, NULL}
 };
 
-static struct PyModuleDef module_def = {
+struct PyModuleDef ms_module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "memsafe._memsafe",
     .m_doc = "The C core of memsafe: guarded, locked, no-access memory for "
              "secrets.  Use the memsafe package, not this module.",
-    .m_size = 0,
+    .m_size = sizeof(ms_state),
     .m_methods = module_methods,
     .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
 };
 
 PyMODINIT_FUNC PyInit__memsafe(void)
 {
-    return PyModuleDef_Init(&module_def);
+    return PyModuleDef_Init(&ms_module_def);
 }

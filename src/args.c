@@ -3,23 +3,13 @@
  */
 #include "args.h"
 
-PyObject *ms_kw_wipe_source;
-PyObject *ms_kw_storage;
-PyObject *ms_kw_fork;
-
-int ms_args_init(void)
+int ms_args_init(ms_state *st)
 {
-    if (ms_kw_wipe_source == NULL) {
-        ms_kw_wipe_source = PyUnicode_InternFromString("wipe_source");
-    }
-    if (ms_kw_storage == NULL) {
-        ms_kw_storage = PyUnicode_InternFromString("storage");
-    }
-    if (ms_kw_fork == NULL) {
-        ms_kw_fork = PyUnicode_InternFromString("fork");
-    }
-    return ms_kw_wipe_source != NULL && ms_kw_storage != NULL &&
-                   ms_kw_fork != NULL
+    st->kw_wipe_source = PyUnicode_InternFromString("wipe_source");
+    st->kw_storage = PyUnicode_InternFromString("storage");
+    st->kw_fork = PyUnicode_InternFromString("fork");
+    return st->kw_wipe_source != NULL && st->kw_storage != NULL &&
+                   st->kw_fork != NULL
                ? 0
                : -1;
 }

@@ -11,16 +11,12 @@
 #ifndef MEMSAFE_ARGS_H
 #define MEMSAFE_ARGS_H
 
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "ext.h"
 
-/* Interned at module import (ms_args_init), before any thread can call a
- * constructor; read-only afterwards. */
-extern PyObject *ms_kw_wipe_source;
-extern PyObject *ms_kw_storage;
-extern PyObject *ms_kw_fork;
-
-int ms_args_init(void);
+/* The keyword names, interned at module import (ms_args_init) in the
+ * module's state, before any thread can call a constructor; read-only
+ * afterwards.  Per interpreter: objects are never shared between them. */
+int ms_args_init(ms_state *st);
 
 /* names: n interned keyword names.  1: handled - *pos is the positional
  * argument or NULL, values[i] the value of names[i] or NULL (borrowed);

@@ -9,36 +9,33 @@
 
 #include "config.h"
 
-PyObject *ms_LockError = NULL;
-PyObject *ms_LockWarning = NULL;
-
 /* ---- exception types -------------------------------------------------- */
 
-int ms_errors_init(PyObject *module)
+/* Each interpreter has its own classes (they are objects); a program's
+ * `except memsafe.LockError` sees the ones of its own interpreter. */
+int ms_errors_init(PyObject *module, ms_state *st)
 {
-    if (ms_LockError == NULL) {
-        ms_LockError = PyErr_NewExceptionWithDoc(
-            "memsafe.LockError",
-            "Secret memory could not be locked in RAM (mlock/VirtualLock "
-            "failed) under the 'strict' lock policy.\n\nA subclass of "
-            "OSError; errno tells why.  Raise RLIMIT_MEMLOCK, grant "
-            "CAP_IPC_LOCK, or choose another policy with "
-            "memsafe.set_lock_policy().",
-            PyExc_OSError, NULL);
-        if (ms_LockError == NULL) {
-            return -1;
-        }
-        ms_LockWarning = PyErr_NewExceptionWithDoc(
-            "memsafe.LockWarning",
-            "Issued under the 'warn' lock policy for each secret whose "
-            "memory could not be locked in RAM (it may be swapped to disk).",
-            PyExc_RuntimeWarning, NULL);
-        if (ms_LockWarning == NULL) {
-            return -1;
-        }
+    st->lock_error = PyErr_NewExceptionWithDoc(
+        "memsafe.LockError",
+        "Secret memory could not be locked in RAM (mlock/VirtualLock "
+        "failed) under the 'strict' lock policy.\n\nA subclass of "
+        "OSError; errno tells why.  Raise RLIMIT_MEMLOCK, grant "
+        "CAP_IPC_LOCK, or choose another policy with "
+        "memsafe.set_lock_policy().",
+        PyExc_OSError, NULL);
+    if (st->lock_error == NULL) {
+        return -1;
     }
-    if (PyModule_AddObjectRef(module, "LockError", ms_LockError) < 0 ||
-        PyModule_AddObjectRef(module, "LockWarning", ms_LockWarning) < 0) {
+    st->lock_warning = PyErr_NewExceptionWithDoc(
+        "memsafe.LockWarning",
+        "Issued under the 'warn' lock policy for each secret whose "
+        "memory could not be locked in RAM (it may be swapped to disk).",
+        PyExc_RuntimeWarning, NULL);
+    if (st->lock_warning == NULL) {
+        return -1;
+    }
+    if (PyModule_AddObjectRef(module, "LockError", st->lock_error) < 0 ||
+        PyModule_AddObjectRef(module, "LockWarning", st->lock_warning) < 0) {
         return -1;
     }
     return 0;
@@ -100,9 +97,11 @@ static PyObject *raise_lock_error(const ms_oserr *err)
         "for a container) or grant CAP_IPC_LOCK; or call "
         "memsafe.set_lock_policy('warn') to go on with unlocked memory",
         err->op, text, limit);
-    PyObject *exc = PyObject_CallFunction(ms_LockError, "is", err->code, msg);
+    ms_state *st = ms_state_current();
+    PyObject *cls = st != NULL ? st->lock_error : PyExc_OSError;
+    PyObject *exc = PyObject_CallFunction(cls, "is", err->code, msg);
     if (exc != NULL) {
-        PyErr_SetObject(ms_LockError, exc);
+        PyErr_SetObject(cls, exc);
         Py_DECREF(exc);
     }
     return NULL;
@@ -213,7 +212,10 @@ int ms_report_lock_failure(size_t len, const ms_lockresult *lr)
     char limit[128];
     ms_os_describe(&lr->err, text, sizeof(text));
     lock_limit_text(limit, sizeof(limit));
-    return PyErr_WarnFormat(ms_LockWarning, 1,
+    ms_state *st = ms_state_current();
+    return PyErr_WarnFormat(st != NULL ? st->lock_warning
+                                       : PyExc_RuntimeWarning,
+                            1,
                             "secret of %zu bytes is NOT locked in RAM and "
                             "may be swapped to disk (%s failed: %s; %s)",
                             len, lr->err.op, text, limit);

@@ -6,10 +6,8 @@
 
 #include "ext.h"
 
-extern PyObject *ms_LockError;
-extern PyObject *ms_LockWarning;
-
-int ms_errors_init(PyObject *module);
+/* LockError and LockWarning of a new module (in its state). */
+int ms_errors_init(PyObject *module, ms_state *st);
 
 /* Raise the exception for st (busy: the BufferError message for
  * MS_E_BUSY, or NULL for a generic one); always returns NULL. */

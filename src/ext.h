@@ -13,6 +13,12 @@
  *   text.c      UTF-8 without the codec machinery       (text.h)
  *   config.c    process-wide settings                   (config.h)
  *   errors.c    core status -> Python exception         (errors.h)
+ *
+ * Subinterpreters: every interpreter that imports the module gets its own
+ * module object, with its own state (ms_state: the heap types, exception
+ * classes and cached strings of that interpreter); no Python object is
+ * shared between interpreters.  The core's store, registry and keys are
+ * process-wide, set up once per process, whichever interpreter is first.
  */
 #ifndef MEMSAFE_EXT_H
 #define MEMSAFE_EXT_H
@@ -30,8 +36,28 @@ typedef enum {
     MS_KIND_STR = 2
 } ms_kind;
 
+/* The per-interpreter state of the module (PyModule_GetState). */
+typedef struct {
+    PyTypeObject *secret_type;    /* abstract base of the three */
+    PyTypeObject *memsafe_type;
+    PyTypeObject *secretbytes_type;
+    PyTypeObject *secretstr_type;
+    PyTypeObject *window_type;
+    PyTypeObject *plaintext_type;
+    PyObject *lock_error;
+    PyObject *lock_warning;
+    PyObject *plaintext_warning;
+    PyObject *kw_wipe_source;     /* interned keyword names (args.h) */
+    PyObject *kw_storage;
+    PyObject *kw_fork;
+    PyObject *str_release;        /* interned "release" (window.c) */
+    PyObject *with_target_fn;     /* memsafe._frames.with_target (plaintext.c) */
+} ms_state;
+
 typedef struct {
     PyObject_HEAD
+    ms_state *state;       /* of its type's module: lives as long as it */
+    ms_kind kind;          /* which of the three its type derives from */
     ms_store store;
     Py_ssize_t nchars;     /* SecretStr: number of code points */
     PyObject *weakreflist;
@@ -53,10 +79,21 @@ typedef struct {
     Py_ssize_t exports;    /* guarded by the secret's store lock */
 } WindowObject;
 
-extern PyTypeObject ms_SecretType;    /* abstract base of the three */
-extern PyTypeObject ms_MemSafeType;
-extern PyTypeObject ms_SecretBytesType;
-extern PyTypeObject ms_SecretStrType;
-extern PyTypeObject ms_WindowType;
+extern struct PyModuleDef ms_module_def;
+
+/* The state of the module that defined type (or a base of it): NULL with
+ * TypeError if it is not one of memsafe's types, RuntimeError if that
+ * module was already torn down (interpreter shutdown). */
+ms_state *ms_state_of_type(PyTypeObject *type);
+/* The state of the module imported last in the running interpreter (for
+ * rare paths with no object at hand: raising LockError, warning), or
+ * NULL without an exception while the module is not set up there. */
+ms_state *ms_state_current(void);
+
+/* types.c: the secret types of a new module (in its state). */
+int ms_types_init(PyObject *module, ms_state *st);
+
+/* RuntimeError for a state whose module was torn down (NULL). */
+PyObject *ms_state_gone(void);
 
 #endif /* MEMSAFE_EXT_H */

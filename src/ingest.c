@@ -286,7 +286,7 @@ static int check_text(const scratch *sc)
 static PyObject *secret_from_scratch(PyTypeObject *type, ms_engine engine,
                                      const scratch *sc)
 {
-    int text = PyType_IsSubtype(type, &ms_SecretStrType);
+    int text = ms_type_is_text(type);
     if (text && check_text(sc) < 0) {
         return NULL;
     }
@@ -323,7 +323,11 @@ PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
     static char *kwlist[] = {"", "storage", "fork", NULL};
-    PyObject *const names[] = {ms_kw_storage, ms_kw_fork};
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *const names[] = {st->kw_storage, st->kw_fork};
     PyObject *n = NULL;
     PyObject *kw[2] = {NULL, NULL};
     ms_engine engine;
@@ -347,7 +351,7 @@ PyObject *ms_ingest_random(PyTypeObject *type, PyObject *args,
     if (ms_size_from(n, "size", &size) < 0) {
         return NULL;
     }
-    SecretObject *s = ms_secret_alloc(type, engine);
+    SecretObject *s = ms_secret_alloc_in(st, type, engine);
     if (s == NULL) {
         return NULL;
     }
@@ -395,7 +399,7 @@ static int text_fill_check(SecretObject *s, const unsigned char *p,
 static PyObject *fd_exact(PyTypeObject *type, ms_engine engine, int fd,
                           size_t size)
 {
-    int text = PyType_IsSubtype(type, &ms_SecretStrType);
+    int text = ms_type_is_text(type);
     SecretObject *s = ms_secret_alloc(type, engine);
     if (s == NULL) {
         return NULL;

@@ -41,8 +41,6 @@
 #include "secret.h"
 #include "text.h"
 
-PyObject *ms_PlaintextWarning = NULL;
-
 /* ---- a fresh object --------------------------------------------------- */
 
 /* PyBytes_FromStringAndSize(NULL, n) allocates a new object for n >= 1 (the
@@ -294,9 +292,9 @@ typedef struct {
     PyObject *name;    /* strong; NULL unless kind names one */
 } with_target;
 
-static PyObject *with_target_fn; /* memsafe._frames.with_target */
-
-static int find_target(with_target *out)
+/* st->with_target_fn: memsafe._frames.with_target of the interpreter,
+ * loaded on first use. */
+static int find_target(ms_state *st, with_target *out)
 {
     out->frame = NULL;
     out->kind = TGT_NOTHING;
@@ -305,18 +303,25 @@ static int find_target(with_target *out)
     if (f == NULL) {
         return 0;
     }
-    if (with_target_fn == NULL) {
+    if (st->with_target_fn == NULL) {
         PyObject *mod = PyImport_ImportModule("memsafe._frames");
         if (mod == NULL) {
             return -1;
         }
-        with_target_fn = PyObject_GetAttrString(mod, "with_target");
+        PyObject *fn = PyObject_GetAttrString(mod, "with_target");
         Py_DECREF(mod);
-        if (with_target_fn == NULL) {
+        if (fn == NULL) {
             return -1;
         }
+        /* Set once and never replaced (a free thread that lost the race
+         * drops its own): no reader ever sees it freed. */
+        if (st->with_target_fn == NULL) {
+            st->with_target_fn = fn;
+        } else {
+            Py_DECREF(fn);
+        }
     }
-    PyObject *r = PyObject_CallOneArg(with_target_fn, (PyObject *)f);
+    PyObject *r = PyObject_CallOneArg(st->with_target_fn, (PyObject *)f);
     if (r == NULL) {
         return -1;
     }
@@ -390,10 +395,17 @@ static int count_with_frame(const with_target *w, tally *t)
     return 0;
 }
 
+/* This interpreter's PlaintextWarning. */
+static PyObject *plaintext_warning(void)
+{
+    ms_state *st = ms_state_current();
+    return st != NULL ? st->plaintext_warning : PyExc_RuntimeWarning;
+}
+
 static int warn_interned(PyObject *obj)
 {
     return PyErr_WarnFormat(
-        ms_PlaintextWarning, 1,
+        plaintext_warning(), 1,
         "plaintext() left its %s intact: it was interned (sys.intern(), or "
         "setattr()/a class or module attribute of that name), and the "
         "interpreter's intern table keeps it, possibly until exit; it was "
@@ -405,7 +417,7 @@ static int warn_interned(PyObject *obj)
 static int warn_kept(PyObject *obj, int unproven)
 {
     return PyErr_WarnFormat(
-        ms_PlaintextWarning, 1,
+        plaintext_warning(), 1,
         "plaintext() left its %s intact: %s, so it was not wiped and stays "
         "on the Python heap",
         plaintext_type_name(obj),
@@ -515,7 +527,11 @@ typedef struct {
 
 static PyObject *new_context(SecretObject *s)
 {
-    PlaintextObject *c = PyObject_GC_New(PlaintextObject, &ms_PlaintextType);
+    PyTypeObject *type = s->state->plaintext_type;
+    if (type == NULL) {
+        return ms_state_gone();
+    }
+    PlaintextObject *c = PyObject_GC_New(PlaintextObject, type);
     if (c == NULL) {
         return NULL;
     }
@@ -573,7 +589,7 @@ static PyObject *pt_enter(PlaintextObject *c, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     with_target target;
-    if (find_target(&target) < 0) {
+    if (find_target(c->secret->state, &target) < 0) {
         return NULL;
     }
     PyObject *obj = make_plaintext(c->secret);
@@ -630,6 +646,7 @@ static PyObject *pt_repr(PlaintextObject *c)
 
 static int pt_traverse(PlaintextObject *c, visitproc visit, void *arg)
 {
+    Py_VISIT(Py_TYPE(c)); /* a heap type */
     Py_VISIT(c->secret);
     Py_VISIT(c->value);
     return 0;
@@ -647,7 +664,9 @@ static void pt_dealloc(PlaintextObject *c)
     drop_value(c);
     Py_CLEAR(c->secret);
     Py_CLEAR(c->target.name);
+    PyTypeObject *type = Py_TYPE(c);
     PyObject_GC_Del(c);
+    Py_DECREF(type); /* a heap type: its objects hold a reference */
 }
 
 static PyMethodDef pt_methods[] = {
@@ -663,20 +682,27 @@ static PyMethodDef pt_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
-PyTypeObject ms_PlaintextType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.Plaintext",
-    .tp_basicsize = sizeof(PlaintextObject),
-    .tp_dealloc = (destructor)pt_dealloc,
-    .tp_repr = (reprfunc)pt_repr,
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The with-form of plaintext(): `with secret.plaintext() as b:` "
-              "gives a fresh bytes (str for SecretStr), wiped when the "
-              "block ends unless a reference to it was kept.",
-    .tp_traverse = (traverseproc)pt_traverse,
-    .tp_clear = (inquiry)pt_clear,
-    .tp_methods = pt_methods,
+static PyType_Slot pt_slots[] = {
+    {Py_tp_dealloc, (void *)pt_dealloc},
+    {Py_tp_repr, (void *)pt_repr},
+    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_tp_doc,
+     (void *)"The with-form of plaintext(): `with secret.plaintext() as b:` "
+             "gives a fresh bytes (str for SecretStr), wiped when the "
+             "block ends unless a reference to it was kept."},
+    {Py_tp_traverse, (void *)pt_traverse},
+    {Py_tp_clear, (void *)pt_clear},
+    {Py_tp_methods, pt_methods},
+    {0, NULL}
+};
+
+/* A heap type per interpreter; made only by plaintext(). */
+static PyType_Spec pt_spec = {
+    .name = "memsafe.Plaintext",
+    .basicsize = sizeof(PlaintextObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC |
+             Py_TPFLAGS_IMMUTABLETYPE | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = pt_slots,
 };
 
 /* ---- the method ------------------------------------------------------- */
@@ -729,27 +755,26 @@ PyObject *ms_plaintext(PyObject *self, PyObject *const *args,
     return run_plaintext(s, args[0]);
 }
 
-int ms_plaintext_init(PyObject *module)
+int ms_plaintext_init(PyObject *module, ms_state *st)
 {
-    if (ms_PlaintextWarning == NULL) {
-        ms_PlaintextWarning = PyErr_NewExceptionWithDoc(
-            "memsafe.PlaintextWarning",
-            "Issued when plaintext() could not wipe its bytes or str because "
-            "a reference to it was kept (by the consumer, the function's "
-            "result, another name, a container or an exception): it is left "
-            "intact rather than corrupted, and stays on the Python heap.",
-            PyExc_RuntimeWarning, NULL);
-        if (ms_PlaintextWarning == NULL) {
-            return -1;
-        }
-    }
-    if (PyType_Ready(&ms_PlaintextType) < 0) {
+    st->plaintext_warning = PyErr_NewExceptionWithDoc(
+        "memsafe.PlaintextWarning",
+        "Issued when plaintext() could not wipe its bytes or str because "
+        "a reference to it was kept (by the consumer, the function's "
+        "result, another name, a container or an exception): it is left "
+        "intact rather than corrupted, and stays on the Python heap.",
+        PyExc_RuntimeWarning, NULL);
+    if (st->plaintext_warning == NULL) {
         return -1;
     }
+    PyObject *type = PyType_FromModuleAndSpec(module, &pt_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    st->plaintext_type = (PyTypeObject *)type;
     if (PyModule_AddObjectRef(module, "PlaintextWarning",
-                              ms_PlaintextWarning) < 0 ||
-        PyModule_AddObjectRef(module, "Plaintext",
-                              (PyObject *)&ms_PlaintextType) < 0) {
+                              st->plaintext_warning) < 0 ||
+        PyModule_AddObjectRef(module, "Plaintext", type) < 0) {
         return -1;
     }
     return 0;

@@ -7,10 +7,9 @@
 
 #include "ext.h"
 
-extern PyObject *ms_PlaintextWarning;
-extern PyTypeObject ms_PlaintextType;
 extern const char ms_plaintext_doc[];
-int ms_plaintext_init(PyObject *module);
+/* PlaintextWarning and the Plaintext type of a new module (its state). */
+int ms_plaintext_init(PyObject *module, ms_state *st);
 PyObject *ms_plaintext(PyObject *self, PyObject *const *args,
                        Py_ssize_t nargs);
 #define MS_PLAINTEXT_METHOD                                                   \

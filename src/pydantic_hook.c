@@ -83,8 +83,8 @@ const char ms_pydantic_json_schema_doc[] =
 
 /* ---- SecretStr from UTF-8 in secret memory ----------------------------- */
 
-static PyObject *secretstr_from_utf8(PyObject *Py_UNUSED(m),
-                                     PyObject *const *args, Py_ssize_t nargs)
+static PyObject *secretstr_from_utf8(PyObject *m, PyObject *const *args,
+                                     Py_ssize_t nargs)
 {
     if (nargs != 2) {
         return PyErr_Format(PyExc_TypeError,
@@ -94,8 +94,9 @@ static PyObject *secretstr_from_utf8(PyObject *Py_UNUSED(m),
     }
     PyObject *cls = args[0];
     PyObject *data = args[1];
+    ms_state *st = (ms_state *)PyModule_GetState(m);
     if (!PyType_Check(cls) ||
-        !PyType_IsSubtype((PyTypeObject *)cls, &ms_SecretStrType)) {
+        !PyType_IsSubtype((PyTypeObject *)cls, st->secretstr_type)) {
         PyErr_SetString(PyExc_TypeError,
                         "_secretstr_from_utf8() needs SecretStr or a "
                         "subclass");

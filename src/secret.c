@@ -29,29 +29,50 @@ static const char BUSY_GROW[] =
 
 /* ---- basics ----------------------------------------------------------- */
 
+/* Any interpreter's secret types: all derive from a Secret type, whose
+ * objects are freed by ms_secret_dealloc (a subclass's layout derives
+ * from Secret's, so Secret is on the tp_base chain).  No module state is
+ * needed, and a type check costs what PyObject_TypeCheck did. */
 int ms_secret_check(PyObject *obj)
 {
-    return PyObject_TypeCheck(obj, &ms_SecretType);
+    for (PyTypeObject *t = Py_TYPE(obj); t != NULL; t = t->tp_base) {
+        if (t->tp_dealloc == (destructor)ms_secret_dealloc) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 ms_kind ms_secret_kind(PyObject *obj)
 {
-    if (PyObject_TypeCheck(obj, &ms_SecretStrType)) {
-        return MS_KIND_STR;
+    return ((SecretObject *)obj)->kind; /* set by ms_secret_alloc */
+}
+
+int ms_type_is_text(PyTypeObject *type)
+{
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL) {
+        PyErr_Clear(); /* ms_secret_alloc says it */
+        return 0;
     }
-    if (PyObject_TypeCheck(obj, &ms_SecretBytesType)) {
-        return MS_KIND_BYTES;
-    }
-    return MS_KIND_MEMSAFE;
+    return PyType_IsSubtype(type, st->secretstr_type);
 }
 
 /* A class deriving from two of MemSafe, SecretBytes and SecretStr would
  * mix their rules (a writable SecretStr holding invalid UTF-8): refused. */
-static int single_kind(PyTypeObject *type)
+static int single_kind(PyTypeObject *type, ms_state *st, ms_kind *kind)
 {
-    int kinds = PyType_IsSubtype(type, &ms_MemSafeType) +
-                PyType_IsSubtype(type, &ms_SecretBytesType) +
-                PyType_IsSubtype(type, &ms_SecretStrType);
+    if (type == st->secretbytes_type || type == st->secretstr_type ||
+        type == st->memsafe_type) { /* the common case, no MRO walk */
+        *kind = type == st->secretbytes_type ? MS_KIND_BYTES
+                : type == st->secretstr_type ? MS_KIND_STR
+                                             : MS_KIND_MEMSAFE;
+        return 0;
+    }
+    int str = PyType_IsSubtype(type, st->secretstr_type);
+    int bytes = PyType_IsSubtype(type, st->secretbytes_type);
+    int kinds = PyType_IsSubtype(type, st->memsafe_type) + bytes + str;
+    *kind = str ? MS_KIND_STR : bytes ? MS_KIND_BYTES : MS_KIND_MEMSAFE;
     if (kinds > 1) {
         PyErr_Format(PyExc_TypeError,
                      "%.100s derives from more than one of MemSafe, "
@@ -65,13 +86,22 @@ static int single_kind(PyTypeObject *type)
 
 SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine)
 {
-    if (single_kind(type) < 0) {
+    return ms_secret_alloc_in(ms_state_of_type(type), type, engine);
+}
+
+SecretObject *ms_secret_alloc_in(ms_state *st, PyTypeObject *type,
+                                 ms_engine engine)
+{
+    ms_kind kind;
+    if (st == NULL || single_kind(type, st, &kind) < 0) {
         return NULL;
     }
     SecretObject *s = (SecretObject *)type->tp_alloc(type, 0);
     if (s == NULL) {
         return NULL;
     }
+    s->state = st;
+    s->kind = kind;
     int placed = (int)engine;
     ms_store_init(&s->store, (ms_engine)(placed & MS_ENGINE_MASK));
     s->nchars = 0;
@@ -453,7 +483,12 @@ static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
                                    PyObject **data, int *wipe)
 {
     static char *kwlist[] = {"", "wipe_source", "storage", "fork", NULL};
-    PyObject *const names[] = {ms_kw_wipe_source, ms_kw_storage, ms_kw_fork};
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *const names[] = {st->kw_wipe_source, st->kw_storage,
+                               st->kw_fork};
     PyObject *storage = Py_None;
     PyObject *fork = Py_None;
     PyObject *kw[3];
@@ -474,7 +509,7 @@ static SecretObject *new_from_args(PyTypeObject *type, PyObject *args,
     if (ms_config_placement_from(storage, fork, &engine) < 0) {
         return NULL;
     }
-    return ms_secret_alloc(type, engine);
+    return ms_secret_alloc_in(st, type, engine);
 }
 
 static PyObject *finish_new(SecretObject *s, int rc)
@@ -569,7 +604,11 @@ PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
                            PyObject *kwds)
 {
     static char *kwlist[] = {"", "storage", "fork", NULL};
-    PyObject *const names[] = {ms_kw_storage, ms_kw_fork};
+    ms_state *st = ms_state_of_type(type);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *const names[] = {st->kw_storage, st->kw_fork};
     PyObject *text = NULL;
     PyObject *kw[2] = {NULL, NULL};
     ms_engine engine;
@@ -580,7 +619,7 @@ PyObject *ms_secretstr_new(PyTypeObject *type, PyObject *args,
         ms_config_placement_from(kw[0], kw[1], &engine) < 0) {
         return NULL;
     }
-    SecretObject *s = ms_secret_alloc(type, engine);
+    SecretObject *s = ms_secret_alloc_in(st, type, engine);
     if (s == NULL) {
         return NULL;
     }
@@ -610,7 +649,9 @@ void ms_secret_dealloc(SecretObject *s)
     (void)ms_store_free(&s->store, 1, &ignored);
     ms_store_unlock(&s->store);
     ms_store_fini(&s->store);
-    Py_TYPE(s)->tp_free((PyObject *)s);
+    PyTypeObject *type = Py_TYPE(s);
+    type->tp_free((PyObject *)s);
+    Py_DECREF(type); /* a heap type: its objects hold a reference */
 }
 
 PyObject *ms_secret_close(SecretObject *s, PyObject *Py_UNUSED(unused))
@@ -738,7 +779,10 @@ PyObject *ms_secret_reduce(PyObject *s, PyObject *Py_UNUSED(unused))
 {
     return PyErr_Format(PyExc_TypeError,
                         "cannot pickle '%s' object: secrets must not be "
-                        "serialized (call reveal() explicitly if you really "
+                        "serialized, nor passed to another interpreter "
+                        "(concurrent.interpreters pickles what it cannot "
+                        "share): make the secret in the interpreter that "
+                        "uses it (call reveal() explicitly if you really "
                         "must move the plaintext)",
                         short_name(s));
 }

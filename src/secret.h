@@ -10,10 +10,16 @@
 
 int ms_secret_check(PyObject *obj);
 ms_kind ms_secret_kind(PyObject *obj);
+/* 1 if type derives from its interpreter's SecretStr. */
+int ms_type_is_text(PyTypeObject *type);
 
 /* A new, empty secret object of type (refused for a class mixing two of
  * the three kinds) that will be stored by engine. */
 SecretObject *ms_secret_alloc(PyTypeObject *type, ms_engine engine);
+/* The same with type's module state already at hand (NULL: the error of
+ * ms_state_of_type is pending). */
+SecretObject *ms_secret_alloc_in(ms_state *st, PyTypeObject *type,
+                                 ms_engine engine);
 
 /* Filling a new secret: begin_fill allocates len zero bytes with a write
  * window open and gives their address; end_fill closes the window;

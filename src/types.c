@@ -5,6 +5,8 @@
  */
 #include "ext.h"
 
+#include <structmember.h>
+
 #include "ingest.h"
 #include "plaintext.h"
 #include "pydantic_hook.h"
@@ -154,84 +156,142 @@ static PyGetSetDef secretstr_getset[] = {
     {NULL, NULL, NULL, NULL, NULL}
 };
 
-static PyBufferProcs secret_as_buffer = {
-    (getbufferproc)ms_secret_getbuffer,
-    NULL,
+/* Heap types (PyType_FromModuleAndSpec), one set per interpreter: each
+ * type refers to its module, whose state (ext.h) refers back to it.
+ * Immutable like the static types they replace: nobody can monkeypatch
+ * reveal() or read() on memsafe's classes. */
+#define MS_TYPE_FLAGS                                                         \
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_IMMUTABLETYPE)
+
+static PyMemberDef secret_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(SecretObject, weakreflist),
+     READONLY, NULL},
+    {NULL, 0, 0, 0, NULL}
 };
 
-static PySequenceMethods secret_as_sequence = {
-    .sq_length = (lenfunc)ms_secret_length,
+static PyType_Slot secret_slots[] = {
+    {Py_tp_dealloc, (void *)ms_secret_dealloc},
+    {Py_tp_repr, (void *)ms_secret_repr},
+    {Py_sq_length, (void *)ms_secret_length},
+    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_bf_getbuffer, (void *)ms_secret_getbuffer},
+    {Py_tp_doc, (void *)"Base of memsafe's secret types (MemSafe, "
+                        "SecretBytes, SecretStr); not instantiable."},
+    {Py_tp_richcompare, (void *)ms_secret_richcompare},
+    {Py_tp_methods, base_methods},
+    {Py_tp_getset, secret_getset},
+    {Py_tp_members, secret_members},
+    {0, NULL}
 };
 
-PyTypeObject ms_SecretType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.Secret",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_dealloc = (destructor)ms_secret_dealloc,
-    .tp_repr = (reprfunc)ms_secret_repr,
-    .tp_as_sequence = &secret_as_sequence,
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_as_buffer = &secret_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "Base of memsafe's secret types (MemSafe, SecretBytes, "
-              "SecretStr); not instantiable.",
-    .tp_richcompare = ms_secret_richcompare,
-    .tp_weaklistoffset = offsetof(SecretObject, weakreflist),
-    .tp_methods = base_methods,
-    .tp_getset = secret_getset,
+static PyType_Spec secret_spec = {
+    .name = "memsafe.Secret",
+    .basicsize = sizeof(SecretObject),
+    .flags = MS_TYPE_FLAGS | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = secret_slots,
 };
 
-PyTypeObject ms_MemSafeType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.MemSafe",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "MemSafe(size_or_data=0, /, *, wipe_source=False, "
-              "storage=None)\n--\n\n"
-              "A mutable secret buffer.  Give a size for that many zero "
-              "bytes, or a bytes-like object (or another secret) to copy; "
-              "wipe_source=True wipes a writable source after the copy.  "
-              "storage: 'guarded' or 'sealed' (None: the default).  Reach "
-              "the bytes only through read() and write() windows.",
-    .tp_methods = memsafe_methods,
-    .tp_base = &ms_SecretType,
-    .tp_richcompare = ms_secret_richcompare,
-    .tp_new = ms_memsafe_new,
+static PyType_Slot memsafe_slots[] = {
+    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_tp_doc,
+     (void *)"MemSafe(size_or_data=0, /, *, wipe_source=False, "
+             "storage=None)\n--\n\n"
+             "A mutable secret buffer.  Give a size for that many zero "
+             "bytes, or a bytes-like object (or another secret) to copy; "
+             "wipe_source=True wipes a writable source after the copy.  "
+             "storage: 'guarded' or 'sealed' (None: the default).  Reach "
+             "the bytes only through read() and write() windows."},
+    {Py_tp_methods, memsafe_methods},
+    {Py_tp_richcompare, (void *)ms_secret_richcompare},
+    {Py_tp_new, (void *)ms_memsafe_new},
+    {0, NULL}
 };
 
-PyTypeObject ms_SecretBytesType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.SecretBytes",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "SecretBytes(data=b'', /, *, wipe_source=False, storage=None)"
-              "\n--\n\n"
-              "Immutable secret bytes.  Copies a bytes-like object (the "
-              "original stays where it was; wipe_source=True wipes a "
-              "writable one).  storage: 'guarded' or 'sealed' (None: the "
-              "default).  Compare with == in constant time; read through "
-              "read() windows.",
-    .tp_methods = secretbytes_methods,
-    .tp_base = &ms_SecretType,
-    .tp_richcompare = ms_secret_richcompare,
-    .tp_new = ms_secretbytes_new,
+static PyType_Spec memsafe_spec = {
+    .name = "memsafe.MemSafe",
+    .basicsize = sizeof(SecretObject),
+    .flags = MS_TYPE_FLAGS,
+    .slots = memsafe_slots,
 };
 
-PyTypeObject ms_SecretStrType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.SecretStr",
-    .tp_basicsize = sizeof(SecretObject),
-    .tp_hash = PyObject_HashNotImplemented,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
-    .tp_doc = "SecretStr(text='', /, *, storage=None)\n--\n\n"
-              "Secret text, stored as UTF-8.  len() counts characters, "
-              "nbytes the UTF-8 bytes that read() windows give.  storage: "
-              "'guarded' or 'sealed' (None: the default).",
-    .tp_methods = secretstr_methods,
-    .tp_getset = secretstr_getset,
-    .tp_base = &ms_SecretType,
-    .tp_richcompare = ms_secret_richcompare,
-    .tp_new = ms_secretstr_new,
+static PyType_Slot secretbytes_slots[] = {
+    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_tp_doc,
+     (void *)"SecretBytes(data=b'', /, *, wipe_source=False, storage=None)"
+             "\n--\n\n"
+             "Immutable secret bytes.  Copies a bytes-like object (the "
+             "original stays where it was; wipe_source=True wipes a "
+             "writable one).  storage: 'guarded' or 'sealed' (None: the "
+             "default).  Compare with == in constant time; read through "
+             "read() windows."},
+    {Py_tp_methods, secretbytes_methods},
+    {Py_tp_richcompare, (void *)ms_secret_richcompare},
+    {Py_tp_new, (void *)ms_secretbytes_new},
+    {0, NULL}
 };
+
+static PyType_Spec secretbytes_spec = {
+    .name = "memsafe.SecretBytes",
+    .basicsize = sizeof(SecretObject),
+    .flags = MS_TYPE_FLAGS,
+    .slots = secretbytes_slots,
+};
+
+static PyType_Slot secretstr_slots[] = {
+    {Py_tp_hash, (void *)PyObject_HashNotImplemented},
+    {Py_tp_doc,
+     (void *)"SecretStr(text='', /, *, storage=None)\n--\n\n"
+             "Secret text, stored as UTF-8.  len() counts characters, "
+             "nbytes the UTF-8 bytes that read() windows give.  storage: "
+             "'guarded' or 'sealed' (None: the default)."},
+    {Py_tp_methods, secretstr_methods},
+    {Py_tp_getset, secretstr_getset},
+    {Py_tp_richcompare, (void *)ms_secret_richcompare},
+    {Py_tp_new, (void *)ms_secretstr_new},
+    {0, NULL}
+};
+
+static PyType_Spec secretstr_spec = {
+    .name = "memsafe.SecretStr",
+    .basicsize = sizeof(SecretObject),
+    .flags = MS_TYPE_FLAGS,
+    .slots = secretstr_slots,
+};
+
+/* A new type of the module from spec (derived from base, if any), added
+ * to the module as name; NULL on error. */
+static PyTypeObject *add_type(PyObject *module, PyType_Spec *spec,
+                              PyTypeObject *base, const char *name)
+{
+    PyObject *type =
+        PyType_FromModuleAndSpec(module, spec, (PyObject *)base);
+    if (type == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, name, type) < 0) {
+        Py_DECREF(type);
+        return NULL;
+    }
+    return (PyTypeObject *)type;
+}
+
+int ms_types_init(PyObject *module, ms_state *st)
+{
+    st->secret_type = add_type(module, &secret_spec, NULL, "Secret");
+    if (st->secret_type == NULL) {
+        return -1;
+    }
+    st->memsafe_type =
+        add_type(module, &memsafe_spec, st->secret_type, "MemSafe");
+    if (st->memsafe_type == NULL) {
+        return -1;
+    }
+    st->secretbytes_type =
+        add_type(module, &secretbytes_spec, st->secret_type, "SecretBytes");
+    if (st->secretbytes_type == NULL) {
+        return -1;
+    }
+    st->secretstr_type =
+        add_type(module, &secretstr_spec, st->secret_type, "SecretStr");
+    return st->secretstr_type != NULL ? 0 : -1;
+}

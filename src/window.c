@@ -24,15 +24,6 @@
 #include "text.h"
 
 static char rw_export_mark;
-static PyObject *str_release; /* interned "release" */
-
-int ms_window_init(void)
-{
-    if (str_release == NULL) {
-        str_release = PyUnicode_InternFromString("release");
-    }
-    return str_release != NULL ? 0 : -1;
-}
 
 static ms_store *store_of(WindowObject *w)
 {
@@ -41,7 +32,11 @@ static ms_store *store_of(WindowObject *w)
 
 PyObject *ms_window_new(SecretObject *secret, ms_window kind)
 {
-    WindowObject *w = PyObject_New(WindowObject, &ms_WindowType);
+    PyTypeObject *type = secret->state->window_type;
+    if (type == NULL) {
+        return ms_state_gone();
+    }
+    WindowObject *w = PyObject_New(WindowObject, type);
     if (w == NULL) {
         return NULL;
     }
@@ -149,7 +144,9 @@ static void release_view(WindowObject *w)
     if (view == NULL) {
         return;
     }
-    PyObject *r = PyObject_CallMethodNoArgs(view, str_release);
+    PyObject *name = w->secret->state->str_release;
+    PyObject *r = name != NULL ? PyObject_CallMethodNoArgs(view, name)
+                               : PyObject_CallMethod(view, "release", NULL);
     if (r == NULL) {
         PyErr_Clear();
     }
@@ -179,7 +176,7 @@ static int release_frame_views(PyFrameObject *f, void *arg)
             PyMemoryView_GET_BUFFER(v)->obj != (PyObject *)w) {
             continue;
         }
-        PyObject *r = PyObject_CallMethodNoArgs(v, str_release);
+        PyObject *r = PyObject_CallMethod(v, "release", NULL);
         if (r == NULL) {
             PyErr_Clear(); /* exported further: stays counted as leaked */
         }
@@ -455,7 +452,9 @@ static void window_dealloc(WindowObject *w)
     (void)close_store_window(w, &ignored);
     Py_CLEAR(w->view_ref);
     Py_CLEAR(w->secret);
+    PyTypeObject *type = Py_TYPE(w);
     PyObject_Free(w);
+    Py_DECREF(type); /* a heap type: its objects hold a reference */
 }
 
 /* memoryview's hash asks its exporter: the message is about both. */
@@ -499,25 +498,41 @@ static PyMethodDef window_methods[] = {
     {NULL, NULL, 0, NULL}
 };
 
-static PyBufferProcs window_as_buffer = {
-    (getbufferproc)window_getbuffer,
-    (releasebufferproc)window_releasebuffer,
+static PyType_Slot window_slots[] = {
+    {Py_tp_dealloc, (void *)window_dealloc},
+    {Py_tp_repr, (void *)window_repr},
+    {Py_tp_hash, (void *)window_hash},
+    {Py_bf_getbuffer, (void *)window_getbuffer},
+    {Py_bf_releasebuffer, (void *)window_releasebuffer},
+    {Py_tp_doc, (void *)"A read or write window on a secret: use it in a "
+                        "with statement.  Returned by read() and write().  "
+                        "Unhashable, like the view it gives."},
+    {Py_tp_methods, window_methods},
+    {0, NULL}
 };
 
-PyTypeObject ms_WindowType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "memsafe.Window",
-    .tp_basicsize = sizeof(WindowObject),
-    .tp_dealloc = (destructor)window_dealloc,
-    .tp_repr = (reprfunc)window_repr,
-    .tp_hash = (hashfunc)window_hash,
-    .tp_as_buffer = &window_as_buffer,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A read or write window on a secret: use it in a with "
-              "statement.  Returned by read() and write().  Unhashable, "
-              "like the view it gives.",
-    .tp_methods = window_methods,
+/* A heap type per interpreter; made only by read() and write(). */
+static PyType_Spec window_spec = {
+    .name = "memsafe.Window",
+    .basicsize = sizeof(WindowObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+             Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = window_slots,
 };
+
+int ms_window_init(PyObject *module, ms_state *st)
+{
+    st->str_release = PyUnicode_InternFromString("release");
+    if (st->str_release == NULL) {
+        return -1;
+    }
+    PyObject *type = PyType_FromModuleAndSpec(module, &window_spec, NULL);
+    if (type == NULL) {
+        return -1;
+    }
+    st->window_type = (PyTypeObject *)type;
+    return PyModule_AddObjectRef(module, "Window", type);
+}
 
 /* ---- writers: a write window over a secret being made ------------------ */
 

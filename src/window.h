@@ -7,8 +7,9 @@
 
 #include "ext.h"
 
-/* Once, at module set-up. */
-int ms_window_init(void);
+/* At module set-up: the Window type (and what window.c caches) of a new
+ * module, in its state. */
+int ms_window_init(PyObject *module, ms_state *st);
 
 PyObject *ms_window_new(SecretObject *secret, ms_window kind);
 /* Open a window, call fn(view), close it; fn's result or NULL. */

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from memsafe import _mp
+from memsafe import _memsafe, _mp
 from memsafe._memsafe import (
     LockError,
     LockWarning,
@@ -119,7 +119,10 @@ def _settings_from_environment() -> None:
         )
 
 
-_settings_from_environment()
+# The settings are process-wide: a subinterpreter that imports memsafe after
+# another interpreter did keeps what that one set (programmatically too).
+if _memsafe._main_interpreter or _memsafe._process_setup:
+    _settings_from_environment()
 
 # Secrets given to multiprocessing (Process args, Pool, Queue, Connection,
 # ProcessPoolExecutor) cross through a pipe, never as pickle bytes: see
@@ -153,6 +156,10 @@ _after_fork = _AfterFork()
 # uncaught exception, sys.exit(), daemon threads still holding windows.  (A
 # libc atexit handler in the extension wipes once more after finalization,
 # for exit() called from C.)  os._exit() runs nothing: see docs/api.md.
-atexit.register(purge)
+# Only in the main interpreter: a subinterpreter that ends frees its own
+# secrets and must not wipe those of the rest of the process (docs/api.md,
+# "Subinterpreters"); the main interpreter's exit purges them all.
+if _memsafe._main_interpreter:
+    atexit.register(purge)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(before=_after_fork.before_fork)
