@@ -277,7 +277,7 @@ static PyObject *mod_purge_at(PyObject *Py_UNUSED(m), PyObject *const *args,
 #if defined(MEMSAFE_FAULT_INJECTION)
     static const char *const points[] = {"create", "seal",   "seal-key",
                                          "open-key", "close", "window",
-                                         "purge"};
+                                         "purge", "protect"};
     if (nargs != 2 || !PyUnicode_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "_purge_at(point: str, n: int)");
         return NULL;

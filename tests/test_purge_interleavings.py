@@ -11,7 +11,10 @@ point run a purge right there, on that thread, as a signal would:
 - ``seal-key`` / ``open-key``: the key was rebuilt, before it is used;
 - ``close``: before a window's canary check (the false corruption abort);
 - ``window``: a window's memory was made accessible, before it is handed out;
-- ``purge``: inside a purge, after it claimed a mapping (a purge of a purge).
+- ``purge``: inside a purge, after it claimed a mapping (a purge of a purge);
+- ``protect``: an owner claimed its mapping and recorded the protection it is
+  about to apply, before the mprotect (a purge there used to write into
+  pages still no-access: a segfault, found by the signal-flood test).
 
 After each schedule the child checks the invariants, from its own memory:
 every secret raises the purged ValueError or holds exactly its content; no
@@ -29,7 +32,16 @@ from helpers import linux_only, ok, run_child
 
 pytestmark = linux_only
 
-POINTS = ("create", "seal", "seal-key", "open-key", "close", "window", "purge")
+POINTS = (
+    "create",
+    "seal",
+    "seal-key",
+    "open-key",
+    "close",
+    "window",
+    "purge",
+    "protect",
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -257,3 +269,24 @@ def test_every_point_every_step_keeps_the_invariants(storage: str) -> None:
         """
     )
     assert out == ["True"], out
+
+
+@pytest.mark.storage("guarded")
+def test_purge_between_the_recorded_and_the_applied_protection() -> None:
+    """A purge (a signal's, on the owner's own thread) between an owner's
+    "about to be read-write" and its mprotect: the pages are still
+    no-access, so the purge must make them writable itself (it used to
+    write into them straight away: SIGSEGV)."""
+    out = interleave(
+        """
+        m = memsafe.MemSafe(b"p" * 64)
+        _memsafe._purge_at("protect", 1)
+        def write():
+            with m.write() as v:
+                v[:1] = b"q"
+        print(attempt(write))
+        make(memsafe.SecretBytes, b"after" * 4, "guarded")
+        check()
+        """
+    )
+    assert out == ["purged"], out

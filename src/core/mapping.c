@@ -238,6 +238,8 @@ int ms_mapping_protect(ms_mapping *m, ms_prot prot, ms_oserr *err)
 {
     ms_registry_claim(m->ent);
     ms_registry_set_prot(m->ent, prot);
+    MS_TESTPOINT("protect"); /* a signal's purge here: the pages are not
+                                yet at the protection the entry says */
     int rc = ms_os_protect(m->data, m->data_len, prot, err);
     if (rc == 0) {
         m->prot = prot;

@@ -235,8 +235,12 @@ static int wipe_entry(ms_mapent *e)
     size_t len = (size_t)ms_atomic_load(&e->len);
     ms_prot prot = (ms_prot)ms_atomic_load(&e->prot);
     ms_oserr ignored;
-    if (prot != MS_PROT_RW &&
-        ms_os_protect(addr, len, MS_PROT_RW, &ignored) != 0) {
+    /* Always made writable first: e->prot is what the pages have *or are
+     * about to have*, and a signal's purge may run between an owner's
+     * set_prot(RW) and its mprotect on this very thread (the pages still
+     * no-access then: a wipe without this would fault inside the handler,
+     * with the fatal signals blocked). */
+    if (ms_os_protect(addr, len, MS_PROT_RW, &ignored) != 0) {
         (void)ms_os_reserve_at(addr, len, &ignored);
         return 1;
     }

@@ -128,7 +128,9 @@ void ms_registry_purge_stats(unsigned long *purges, size_t *last_wiped);
  * rebuilt), "seal-key" (key rebuilt, before sealing), "open-key" (key
  * rebuilt, before opening), "close" (before a window's canary check),
  * "window" (a window's memory made accessible, before it is handed out),
- * "purge" (inside a purge, after it claimed an entry: a purge of a purge). */
+ * "purge" (inside a purge, after it claimed an entry: a purge of a purge),
+ * "protect" (an owner claimed its mapping and set the protection it is
+ * about to apply, before the mprotect: what a signal may interrupt). */
 #if defined(MEMSAFE_FAULT_INJECTION)
 void ms_registry_purge_at(const char *point, unsigned long nth);
 void ms_registry_testpoint(const char *point);
