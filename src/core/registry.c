@@ -449,31 +449,13 @@ static void on_fork_child(void)
     }
 }
 
-static void (*hook_prepare)(void);
-static void (*hook_parent)(void);
-
 void ms_registry_on_fork_parent(void (*prepare)(void), void (*parent)(void))
 {
-    hook_prepare = prepare;
-    hook_parent = parent;
-}
-
-static void on_fork_prepare(void)
-{
-    if (hook_prepare != NULL) {
-        hook_prepare();
-    }
-}
-
-static void on_fork_parent(void)
-{
-    if (hook_parent != NULL) {
-        hook_parent();
-    }
+    ms_os_set_fork_hooks(prepare, parent, on_fork_child);
 }
 
 void ms_registry_init(void)
 {
     ms_mutex_init(&reg_mutex);
-    ms_os_set_fork_hooks(on_fork_prepare, on_fork_parent, on_fork_child);
+    ms_os_set_fork_hooks(NULL, NULL, on_fork_child);
 }
