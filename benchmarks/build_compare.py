@@ -6,9 +6,10 @@ subinterpreter support): it prints new/old ratios of the same statements,
 timed in alternating child processes on the same machine, so that load on
 the machine affects both sides alike.  Build the other side first, e.g.::
 
-    git archive OLD_COMMIT | tar -x -C /tmp/old-src
-    pip install --no-deps --target /tmp/old-site /tmp/old-src
-    python3 benchmarks/build_compare.py /tmp/old-site
+    old=$(mktemp -d); mkdir "$old/src"
+    git archive OLD_COMMIT | tar -x -C "$old/src"
+    pip install --no-deps --target "$old/site" "$old/src"
+    python3 benchmarks/build_compare.py "$old/site"
 
 The current interpreter must import this checkout's memsafe (an editable
 install); the other build is put first on PYTHONPATH.  Each figure is the
