@@ -275,7 +275,7 @@ def test_secretmem_pages_are_copied_not_shared(storage: str) -> None:
             memsafe.set_fork_policy("inherit")
             memsafe.set_secretmem("require")
             m = memsafe.MemSafe(b"p" * 64)
-            print(m.secretmem)
+            print(m.secretmem, flush=True)  # not again by the child's exit
             pid = os.fork()
             if pid == 0:
                 with m.write() as v:
