@@ -93,15 +93,23 @@ void ms_registry_release(ms_mapent *e)
     ms_atomic_store(&e->claim, 0);
 }
 
+/* How long a purge in a signal handler waits for a claim held by another
+ * thread before it leaves that mapping for the next purge.  A claim is held
+ * across one system call, but its holder may itself be suspended in a
+ * signal handler whose purge waits for a claim of this thread's: waiting
+ * without bound there deadlocks (seen with SIGHUP floods on 3.14t). */
+#define SIGNAL_CLAIM_SPINS 20000
+
 /* For a purge by thread tid: 1 if it now holds the claim (release it
  * afterwards); 0 if an owner on this very thread holds it (a signal
  * interrupted the owner between its claim and release: go ahead, the owner
  * is suspended); -1 if a purge on this very thread holds it (a fatal signal
- * inside that purge: leave the entry to it).  Claims of other threads are
- * held across one system call: wait. */
-static int purge_claim(ms_mapent *e, long tid)
+ * inside that purge: leave the entry to it), or, in a signal handler, if
+ * another thread held it for too long (the entry stays dirty: the next
+ * purge wipes it; its secret counts as purged all the same). */
+static int purge_claim(ms_mapent *e, long tid, int in_signal)
 {
-    for (;;) {
+    for (long spins = 0;; spins++) {
         intptr_t c = ms_atomic_load(&e->claim);
         if (c == owner_claim(tid)) {
             return 0;
@@ -111,6 +119,9 @@ static int purge_claim(ms_mapent *e, long tid)
         }
         if (c == 0 && ms_atomic_cas(&e->claim, 0, purging_claim(tid))) {
             return 1;
+        }
+        if (in_signal && spins >= SIGNAL_CLAIM_SPINS) {
+            return -1;
         }
         spin_pause();
     }
@@ -252,12 +263,13 @@ static int wipe_entry(ms_mapent *e)
 }
 
 /* Wipe entry e of the walk if it still needs it (rule 4). */
-static size_t purge_entry(ms_mapent *e, long tid) // NOLINT(misc-no-recursion)
+static size_t purge_entry(ms_mapent *e, long tid, // NOLINT(misc-no-recursion)
+                          int in_signal)
 {
     if (ms_atomic_load(&e->dirty) == 0 || ms_atomic_load(&e->addr) == 0) {
         return 0;
     }
-    int held = purge_claim(e, tid);
+    int held = purge_claim(e, tid, in_signal);
     if (held < 0) {
         return 0;
     }
@@ -272,7 +284,7 @@ static size_t purge_entry(ms_mapent *e, long tid) // NOLINT(misc-no-recursion)
     return wiped;
 }
 
-static size_t purge_walk(long tid) // NOLINT(misc-no-recursion)
+static size_t purge_walk(long tid, int in_signal) // NOLINT(misc-no-recursion)
 {
     size_t wiped = 0;
     for (chunk *c = first_chunk(); c != NULL; c = next_chunk(c)) {
@@ -280,7 +292,7 @@ static size_t purge_walk(long tid) // NOLINT(misc-no-recursion)
             continue;
         }
         for (size_t i = 0; i < CHUNK_ENTRIES; i++) {
-            wiped += purge_entry(&c->e[i], tid);
+            wiped += purge_entry(&c->e[i], tid, in_signal);
         }
     }
     return wiped;
@@ -300,7 +312,7 @@ size_t ms_registry_purge(int in_signal) // NOLINT(misc-no-recursion)
         ms_os_block_purge_signals(&saved);
     }
     (void)ms_atomic_add(&started, 1);
-    size_t wiped = purge_walk(tid);
+    size_t wiped = purge_walk(tid, in_signal);
     ms_atomic_store(&last_wiped, (intptr_t)wiped);
     (void)ms_atomic_add(&finished, 1);
     if (!in_signal) {
