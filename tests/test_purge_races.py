@@ -24,9 +24,27 @@ import sys
 import textwrap
 import time
 
+import pytest
 from helpers import child_env, linux_only, not_sanitized, ok, run_child
 
-pytestmark = linux_only
+
+def _fault_injection_build() -> bool:
+    import memsafe
+
+    return bool(memsafe._memsafe._features().get("fault_injection"))
+
+
+# The coverage and sanitizer stages build with fault injection at -O0: the
+# deterministic interleavings (tests/test_purge_interleavings.py) cover
+# those builds; these timed stress runs belong to the optimised builds.
+pytestmark = [
+    linux_only,
+    pytest.mark.skipif(
+        _fault_injection_build(),
+        reason="stress runs: optimised builds only (the fault-injection build "
+        "runs tests/test_purge_interleavings.py)",
+    ),
+]
 
 # Seconds each stress child keeps its threads busy (MEMSAFE_STRESS_SECONDS
 # lengthens them in scripts/repeat-tests or by hand).
