@@ -45,10 +45,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, model_validator
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    ValidationError,
+    model_validator,
+)
 from pydantic import SecretBytes as PydanticSecretBytes
 from pydantic import SecretStr as PydanticSecretStr
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic_core import (
+    InitErrorDetails,
+    PydanticCustomError,
+    PydanticKnownError,
+    core_schema,
+)
 
 from memsafe._memsafe import MemSafe, Secret, SecretBytes, SecretStr
 from memsafe._memsafe import _secretstr_from_utf8 as secretstr_from_utf8
@@ -230,37 +241,102 @@ def get_json_schema(cls: type[Secret], schema: Any, handler: Any) -> dict[str, A
 # ---- converting first: SecretModel ----------------------------------------
 
 
-def _input_keys(name: str, field: Any) -> list[str]:
-    keys = [name]
-    for alias in (field.alias, field.validation_alias):
-        if isinstance(alias, str) and alias not in keys:
-            keys.append(alias)
-    return keys
+def _alias_paths(alias: object) -> list[tuple[str | int, ...]]:
+    """The input paths a str alias, AliasPath or AliasChoices looks at, in
+    pydantic's lookup order."""
+    if alias is None:
+        return []
+    if isinstance(alias, str):
+        return [(alias,)]
+    if isinstance(alias, AliasPath):
+        return [tuple(alias.path)]
+    if isinstance(alias, AliasChoices):
+        return [path for choice in alias.choices for path in _alias_paths(choice)]
+    raise TypeError(
+        f"memsafe.pydantic.SecretModel: unsupported validation alias {alias!r} "
+        "(use a str, AliasPath or AliasChoices)"
+    )
+
+
+def input_paths(
+    model: type[BaseModel], name: str, field: Any
+) -> list[tuple[str | int, ...]]:
+    """Where pydantic looks for the field's input, first match wins: the
+    validation alias (or alias), then the field's name when the model
+    validates by name (or has no alias)."""
+    config = model.model_config
+    by_alias = config.get("validate_by_alias", True)
+    by_name = bool(config.get("validate_by_name") or config.get("populate_by_name"))
+    alias = (
+        field.validation_alias if field.validation_alias is not None else field.alias
+    )
+    paths = _alias_paths(alias) if by_alias else []
+    if alias is None or by_name or not by_alias:
+        paths.append((name,))
+    unique: list[tuple[str | int, ...]] = []
+    for path in paths:
+        if path not in unique:
+            unique.append(path)
+    return unique
+
+
+_MISSING = object()
+
+
+def _step(container: object, key: str | int) -> object:
+    if isinstance(key, str):
+        if isinstance(container, dict) and key in container:
+            return container[key]
+        return _MISSING
+    if isinstance(container, (list, tuple)) and -len(container) <= key < len(container):
+        return container[key]
+    return _MISSING
+
+
+def _replaced(container: Any, path: tuple[str | int, ...], value: object) -> Any:
+    """A copy of container with the item at path replaced (the containers on
+    the path are copied; container itself is not changed)."""
+    key, rest = path[0], path[1:]
+    new = value if not rest else _replaced(container[key], rest, value)
+    if isinstance(container, dict):
+        out = dict(container)
+        out[key] = new
+        return out
+    items = list(container)
+    items[key] = new  # type: ignore[index]
+    return items if isinstance(container, list) else tuple(items)
 
 
 def convert_secret_fields(model: type[BaseModel], data: Any) -> Any:
     """data with the input of each memsafe field converted to its secret
-    type and wrapped in a SecretInput (a new dict; data is not changed).
-    An input that cannot be converted is left for the field to refuse."""
+    type and wrapped in a SecretInput (a new dict, the containers on an
+    AliasPath copied; data is not changed).  The input converted is the
+    one pydantic will use: the first of the field's alias paths found,
+    then its name.  An input that cannot be converted is left for the field
+    to refuse."""
     if not isinstance(data, dict):
         return data
-    out = None
+    out = data
     for name, field in model.model_fields.items():
         target = secret_field_type(field.annotation)
         if target is None:
             continue
-        for key in _input_keys(name, field):
-            value = data.get(key)
-            if value is None or type(value) is SecretInput:
+        for path in input_paths(model, name, field):
+            value: object = out
+            for key in path:
+                value = _step(value, key)
+                if value is _MISSING:
+                    break
+            if value is _MISSING:
                 continue
-            try:
-                secret = to_secret(target, value)
-            except _Reject:
-                continue
-            if out is None:
-                out = dict(data)
-            out[key] = SecretInput(secret)
-    return data if out is None else out
+            if value is not None and type(value) is not SecretInput:
+                try:
+                    secret = to_secret(target, value)
+                except _Reject:
+                    break
+                out = _replaced(out, path, SecretInput(secret))
+            break
+    return out
 
 
 # Without pydantic installed (the static-analysis venv), BaseModel is Any.
@@ -279,12 +355,268 @@ class SecretModel(BaseModel):  # type: ignore[misc,unused-ignore]
     every error shows the mask.  A ``mode='before'`` field validator sees
     that mask, not the input.  Mix it into settings classes too:
     ``class Settings(BaseSettings, SecretModel)``.
+
+    The input converted is the one pydantic will read: a field's ``alias``,
+    a str ``validation_alias``, each ``AliasPath`` and ``AliasChoices``
+    choice in pydantic's order (the containers along a path are copied,
+    the caller's data is not changed), then the field's name
+    (``validate_by_name``, or no alias).  Only dict input is converted
+    (``from_attributes`` objects are not): outside that, or for
+    constraints on anything but a memsafe field, use ``SecretLength`` and
+    ``SecretValidator``, which mask on any model.
     """
 
     @model_validator(mode="before")  # type: ignore[untyped-decorator,unused-ignore]
     @classmethod
     def _memsafe_secrets_first(cls, data: Any) -> Any:
         return convert_secret_fields(cls, data)
+
+
+# ---- annotations that mask anywhere: SecretLength, SecretValidator ---------
+#
+# pydantic applies its own Field(min_length=...) and AfterValidator around
+# the field type's schema, as function-after validators, and pydantic-core
+# records the field's raw input in any error they raise.  These annotations
+# wrap the memsafe type's schema instead: the wrapped handler converts the
+# input to the secret, the check runs on the secret, and a failure is raised
+# as a ValidationError whose own line error carries the mask as its input -
+# pydantic-core keeps that input.  An exception of any other kind escaping
+# the wrap function would be recorded with the raw input, so every
+# ValueError is caught here.
+
+
+def _masked(
+    error_type: str | PydanticCustomError, ctx: dict[str, Any] | None = None
+) -> ValidationError:
+    detail: InitErrorDetails = {"type": error_type, "loc": (), "input": MASK}
+    if ctx is not None:
+        detail["ctx"] = ctx
+    return ValidationError.from_exception_data("memsafe", [detail])
+
+
+def _annotated_target(owner: str, source: object) -> type[Secret]:
+    """The memsafe type an annotation is applied to: source must be one, or
+    Optional of one; TypeError otherwise (at class creation)."""
+    bare = _unannotated(source)
+    if isinstance(bare, type) and issubclass(bare, Secret):
+        return bare
+    if typing.get_origin(bare) in (typing.Union, types.UnionType):
+        args = [_unannotated(a) for a in typing.get_args(bare)]
+        found = [a for a in args if isinstance(a, type) and issubclass(a, Secret)]
+        if len(found) == 1 and all(a is found[0] or a is type(None) for a in args):
+            return found[0]
+    raise TypeError(
+        f"memsafe.pydantic.{owner} applies to memsafe.SecretStr, "
+        f"memsafe.SecretBytes or memsafe.MemSafe (or Optional of one), not "
+        f"{source!r}: write Annotated[memsafe.SecretStr, {owner}(...)]"
+    )
+
+
+def _check_size(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"memsafe.pydantic.SecretLength: {name} must be an int or None, "
+            f"not {type(value).__name__}"
+        )
+    if value < 0:
+        raise ValueError(
+            f"memsafe.pydantic.SecretLength: {name} must be 0 or more, not {value}"
+        )
+    return int(value)
+
+
+class SecretLength:
+    """``Annotated[memsafe.SecretStr, SecretLength(min_length=12)]``: a
+    length constraint checked on the secret, whose error never shows the
+    input.
+
+    Usable wherever pydantic validates an annotation: a plain ``BaseModel``,
+    a ``TypeAdapter``, a pydantic dataclass, pydantic-settings, FastAPI
+    ``Query``/``Header``/``Cookie``/``Body`` parameters.  The input is
+    converted to the memsafe type first; the length is the secret's
+    ``len()``: characters of a ``SecretStr``, bytes of a ``SecretBytes`` or
+    ``MemSafe``.  A failure is pydantic's own error type
+    (``string_too_short``/``string_too_long`` for a ``SecretStr``,
+    ``bytes_too_short``/``bytes_too_long`` for the bytes kinds) with the
+    input ``'**********'``.  The JSON schema gets ``minLength`` and
+    ``maxLength``.
+
+    Unlike pydantic's ``Field(min_length=...)``, which records the raw
+    input in its error (and FastAPI's 422 body) on any model but a
+    ``SecretModel``.
+    """
+
+    __slots__ = ("max_length", "min_length")
+
+    min_length: int | None
+    max_length: int | None
+
+    def __init__(
+        self, *, min_length: int | None = None, max_length: int | None = None
+    ) -> None:
+        low = _check_size("min_length", min_length)
+        high = _check_size("max_length", max_length)
+        if low is None and high is None:
+            raise ValueError(
+                "memsafe.pydantic.SecretLength needs min_length, max_length or both"
+            )
+        if low is not None and high is not None and low > high:
+            raise ValueError(
+                f"memsafe.pydantic.SecretLength: min_length ({low}) is greater "
+                f"than max_length ({high}); no secret could pass"
+            )
+        object.__setattr__(self, "min_length", low)
+        object.__setattr__(self, "max_length", high)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("memsafe.pydantic.SecretLength is immutable")
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={getattr(self, name)}"
+            for name in ("min_length", "max_length")
+            if getattr(self, name) is not None
+        ]
+        return f"SecretLength({', '.join(parts)})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not SecretLength:
+            return NotImplemented
+        return (self.min_length, self.max_length) == (
+            other.min_length,
+            other.max_length,
+        )
+
+    def __hash__(self) -> int:
+        return hash((SecretLength, self.min_length, self.max_length))
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        """The memsafe type's schema, wrapped by the length check."""
+        target = _annotated_target("SecretLength", source)
+        kind = "string" if issubclass(target, SecretStr) else "bytes"
+        low, high = self.min_length, self.max_length
+
+        def secret_length(
+            value: Any, inner: core_schema.ValidatorFunctionWrapHandler
+        ) -> Any:
+            secret = inner(value)
+            if secret is None:
+                return None
+            if not isinstance(secret, Secret):
+                raise TypeError(
+                    "memsafe.pydantic.SecretLength got "
+                    f"{type(secret).__name__}, not a memsafe secret (a validator "
+                    "before it returned something else)"
+                )
+            if secret.closed:
+                raise _masked(
+                    PydanticCustomError("memsafe_secret", "the secret is closed")
+                )
+            size = len(secret)
+            if low is not None and size < low:
+                raise _masked(f"{kind}_too_short", {"min_length": low})
+            if high is not None and size > high:
+                raise _masked(f"{kind}_too_long", {"max_length": high})
+            return secret
+
+        return core_schema.no_info_wrap_validator_function(
+            secret_length, handler(source)
+        )
+
+    def __get_pydantic_json_schema__(self, schema: Any, handler: Any) -> Any:
+        """The memsafe type's JSON schema with minLength/maxLength."""
+        js = handler(schema)
+        target = handler.resolve_ref_schema(js)
+        members = target.get("anyOf", [target])
+        for member in members:
+            if member.get("type") == "string":
+                if self.min_length is not None:
+                    member["minLength"] = self.min_length
+                if self.max_length is not None:
+                    member["maxLength"] = self.max_length
+        return js
+
+
+class SecretValidator:
+    """``Annotated[memsafe.SecretStr, SecretValidator(func)]``: an
+    after-validator that receives the secret object, and whose error never
+    shows the input.
+
+    Usable wherever pydantic validates an annotation (plain ``BaseModel``,
+    ``TypeAdapter``, pydantic dataclass, pydantic-settings, FastAPI
+    parameters).  ``func(secret)`` is called with the converted secret
+    (never with ``None`` on an ``Optional`` field) and returns the field's
+    value, as for pydantic's ``AfterValidator`` (return the secret it got).
+    A ``ValueError``, ``AssertionError``, ``PydanticCustomError`` or
+    ``PydanticKnownError`` it raises becomes a ``ValidationError`` with
+    pydantic's usual type and message (``value_error``: ``'Value error,
+    <message>'``) and the input ``'**********'``; any other exception
+    propagates unchanged.  The message is kept as written: a message that
+    quotes the secret shows it, which memsafe cannot prevent.
+
+    Named apart from ``pydantic.AfterValidator`` on purpose: that one, on
+    any model but a ``SecretModel``, records the raw input in its error.
+    """
+
+    __slots__ = ("func",)
+
+    func: Callable[[Any], Any]
+
+    def __init__(self, func: Callable[[Any], Any]) -> None:
+        if not callable(func):
+            raise TypeError(
+                "memsafe.pydantic.SecretValidator takes a function of one "
+                f"argument (the secret), not {type(func).__name__}"
+            )
+        object.__setattr__(self, "func", func)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("memsafe.pydantic.SecretValidator is immutable")
+
+    def __repr__(self) -> str:
+        return f"SecretValidator({getattr(self.func, '__qualname__', self.func)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not SecretValidator:
+            return NotImplemented
+        return self.func == other.func
+
+    def __hash__(self) -> int:
+        return hash((SecretValidator, self.func))
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        """The memsafe type's schema, wrapped by the call to func."""
+        _annotated_target("SecretValidator", source)
+        func = self.func
+
+        def secret_validator(
+            value: Any, inner: core_schema.ValidatorFunctionWrapHandler
+        ) -> Any:
+            secret = inner(value)
+            if secret is None:
+                return None
+            failure: ValidationError
+            try:
+                return func(secret)
+            # PydanticCustomError and PydanticKnownError are ValueErrors:
+            # they come first.
+            except PydanticCustomError as exc:
+                failure = _masked(exc)
+            except PydanticKnownError as exc:
+                failure = _masked(exc.type, exc.context)
+            except ValueError as exc:
+                failure = _masked("value_error", {"error": str(exc)})
+            except AssertionError as exc:
+                failure = _masked("assertion_error", {"error": str(exc)})
+            # Raised outside the except clause: the user's exception (and
+            # its traceback's frames) is not chained to the error.
+            raise failure
+
+        return core_schema.no_info_wrap_validator_function(
+            secret_validator, handler(source)
+        )
 
 
 # ---- pydantic-settings: secrets_dir files straight into secret memory -------
@@ -424,10 +756,13 @@ __all__ = [
     "HiddenInput",
     "MemSafe",
     "SecretInput",
+    "SecretLength",
     "SecretModel",
+    "SecretValidator",
     "SecretsDirSource",  # noqa: F822 - made by __getattr__
     "convert_secret_fields",
     "get_core_schema",
     "get_json_schema",
+    "input_paths",
     "read_secret_file",
 ]

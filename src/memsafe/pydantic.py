@@ -7,6 +7,13 @@ memsafe.SecretStr``); this module holds what goes beyond that:
   input to the secret *first*, so that ``Field(min_length=...)``,
   ``AfterValidator`` and ``@field_validator`` see the secret object and no
   ``ValidationError`` (nor FastAPI's 422 body) ever contains the raw input.
+- ``SecretLength`` and ``SecretValidator``: annotations
+  (``Annotated[memsafe.SecretStr, SecretLength(min_length=12)]``) that
+  check the secret and mask their errors anywhere pydantic validates - a
+  plain ``BaseModel``, a ``TypeAdapter``, a pydantic dataclass,
+  pydantic-settings, FastAPI query/header/cookie/body parameters - where
+  pydantic's own ``Field(min_length=...)`` and ``AfterValidator`` echo the
+  raw input (outside ``SecretModel``).
 - ``SecretsDirSource``: pydantic-settings' ``secrets_dir`` source reading
   the files of memsafe fields straight into secret memory (needs
   pydantic-settings; built on first access).
@@ -21,7 +28,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from memsafe._pydantic import MASK, SecretInput, SecretModel
+from memsafe._pydantic import (
+    MASK,
+    SecretInput,
+    SecretLength,
+    SecretModel,
+    SecretValidator,
+)
 
 if TYPE_CHECKING:
     from pydantic_settings import SecretsSettingsSource
@@ -40,4 +53,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["MASK", "SecretInput", "SecretModel", "SecretsDirSource"]
+__all__ = [
+    "MASK",
+    "SecretInput",
+    "SecretLength",
+    "SecretModel",
+    "SecretValidator",
+    "SecretsDirSource",
+]
