@@ -588,3 +588,20 @@ def test_fastapi_openapi_shows_the_lengths() -> None:
     (param,) = params
     assert param["schema"]["minLength"] == 20
     assert param["schema"]["format"] == "password"
+
+
+def test_wrap_validator_error_shows_what_it_got() -> None:
+    """Documented (docs/integration.md): a mode='wrap' validator's own error
+    records the input it received - the raw secret on a plain model, the
+    mask under SecretModel."""
+
+    def wrap(value: Any, handler: Any) -> Any:
+        raise ValueError("no")
+
+    annotation = Annotated[memsafe.SecretStr, pydantic.WrapValidator(wrap)]
+    with pytest.raises(ValidationError) as info:
+        _model(annotation)(SECRET)
+    assert SECRET in errors_text(info.value)
+    with pytest.raises(ValidationError) as info:
+        _secret_model(annotation)(SECRET)
+    assert SECRET not in errors_text(info.value)
