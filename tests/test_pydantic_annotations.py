@@ -605,3 +605,48 @@ def test_wrap_validator_error_shows_what_it_got() -> None:
     with pytest.raises(ValidationError) as info:
         _secret_model(annotation)(SECRET)
     assert SECRET not in errors_text(info.value)
+
+
+def test_validator_raising_a_validation_error_is_masked_too() -> None:
+    """A validator that validates the plaintext itself (a TypeAdapter on
+    reveal()) raises a ValidationError whose inputs are the plaintext:
+    every input is replaced by the mask, types and messages kept."""
+    longer = TypeAdapter(Annotated[str, Field(min_length=30)])
+
+    class Policy(BaseModel):
+        number: int
+        word: str
+
+        @pydantic.field_validator("word")
+        @classmethod
+        def no(cls, value: str) -> str:
+            raise PydanticCustomError("policy_{n}", "policy {n} refused it", {"n": 7})
+
+    def nested(secret: Any) -> Any:
+        longer.validate_python(secret.reveal())
+        return secret
+
+    def model(secret: Any) -> Any:
+        Policy(number=secret.reveal(), word=secret.reveal())
+        return secret
+
+    expected = {
+        nested: [("string_too_short", (), "String should have at least 30 characters")],
+        model: [
+            ("int_parsing", ("number",), "Input should be a valid integer"),
+            ("policy_{n}", ("word",), "policy 7 refused it"),
+        ],
+    }
+    for func, errors in expected.items():
+        adapter = TypeAdapter(Annotated[memsafe.SecretStr, mp.SecretValidator(func)])
+        with pytest.raises(ValidationError) as info:
+            adapter.validate_python(SECRET)
+        assert SECRET not in errors_text(info.value)
+        got = info.value.errors()
+        assert [(e["type"], e["loc"]) for e in got] == [
+            (t, loc) for t, loc, _ in errors
+        ]
+        assert all(
+            e["msg"].startswith(msg) for e, (_, _, msg) in zip(got, errors, strict=True)
+        )
+        assert all(e["input"] == mp.MASK for e in got)

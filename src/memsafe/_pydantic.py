@@ -394,6 +394,37 @@ def _masked(
     return ValidationError.from_exception_data("memsafe", [detail])
 
 
+def _remasked(err: ValidationError) -> ValidationError:
+    """err (raised by a validator's own validation, whose inputs may be the
+    plaintext) with every input replaced by the mask; types, locations,
+    messages and contexts kept (exceptions in a context as their str)."""
+    details: list[InitErrorDetails] = []
+    for line in err.errors(include_url=False, include_input=False):
+        ctx = {
+            key: str(value) if isinstance(value, BaseException) else value
+            for key, value in (line.get("ctx") or {}).items()
+        }
+        detail: InitErrorDetails = {
+            "type": line["type"],
+            "loc": line["loc"],
+            "input": MASK,
+        }
+        if ctx:
+            detail["ctx"] = ctx
+        try:
+            ValidationError.from_exception_data("memsafe", [detail])
+        except (KeyError, TypeError, ValueError):
+            # Not one of pydantic's error types: a custom one, kept with
+            # its rendered message (no context to format it again with).
+            detail = {
+                "type": PydanticCustomError(line["type"], line["msg"]),
+                "loc": line["loc"],
+                "input": MASK,
+            }
+        details.append(detail)
+    return ValidationError.from_exception_data("memsafe", details)
+
+
 def _annotated_target(owner: str, source: object) -> type[Secret]:
     """The memsafe type an annotation is applied to: source must be one, or
     Optional of one; TypeError otherwise (at class creation)."""
@@ -552,9 +583,11 @@ class SecretValidator:
     A ``ValueError``, ``AssertionError``, ``PydanticCustomError`` or
     ``PydanticKnownError`` it raises becomes a ``ValidationError`` with
     pydantic's usual type and message (``value_error``: ``'Value error,
-    <message>'``) and the input ``'**********'``; any other exception
-    propagates unchanged.  The message is kept as written: a message that
-    quotes the secret shows it, which memsafe cannot prevent.
+    <message>'``) and the input ``'**********'``; a ``ValidationError`` it
+    raises (from validating something itself) keeps its errors with every
+    input replaced by the mask; any other exception propagates unchanged.
+    The message is kept as written: a message that quotes the secret shows
+    it, which memsafe cannot prevent.
 
     Named apart from ``pydantic.AfterValidator`` on purpose: that one, on
     any model but a ``SecretModel``, records the raw input in its error.
@@ -600,8 +633,10 @@ class SecretValidator:
             failure: ValidationError
             try:
                 return func(secret)
-            # PydanticCustomError and PydanticKnownError are ValueErrors:
-            # they come first.
+            # ValidationError, PydanticCustomError and PydanticKnownError are
+            # ValueErrors: they come first.
+            except ValidationError as exc:
+                failure = _remasked(exc)
             except PydanticCustomError as exc:
                 failure = _masked(exc)
             except PydanticKnownError as exc:
