@@ -650,3 +650,33 @@ def test_validator_raising_a_validation_error_is_masked_too() -> None:
             e["msg"].startswith(msg) for e, (_, _, msg) in zip(got, errors, strict=True)
         )
         assert all(e["input"] == mp.MASK for e in got)
+
+
+class Forbidding(mp.SecretModel):
+    model_config = ConfigDict(extra="forbid")
+    password: Annotated[
+        memsafe.SecretStr, Field(validation_alias=AliasChoices("pw", "pass"))
+    ]
+    other: str = "x"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"pw": "good", "pass": SECRET},  # the unused choice is an extra
+        {"pw": "good", "password": SECRET},  # the name, not read by alias
+        {"password": SECRET},  # missing + extra
+    ],
+)
+def test_secret_model_extra_forbidden_errors_show_the_mask(
+    data: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        Forbidding.model_validate(data)
+    assert SECRET not in errors_text(info.value)
+    assert "extra_forbidden" in [e["type"] for e in info.value.errors()]
+
+
+def test_secret_model_leaves_other_fields_inputs_alone() -> None:
+    m = Forbidding.model_validate({"pw": "good", "other": SECRET})
+    assert m.password.reveal() == "good" and m.other == SECRET

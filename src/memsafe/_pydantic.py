@@ -307,35 +307,56 @@ def _replaced(container: Any, path: tuple[str | int, ...], value: object) -> Any
     return items if isinstance(container, list) else tuple(items)
 
 
+def _value_at(data: object, path: tuple[str | int, ...]) -> object:
+    for key in path:
+        data = _step(data, key)
+        if data is _MISSING:
+            break
+    return data
+
+
 def convert_secret_fields(model: type[BaseModel], data: Any) -> Any:
     """data with the input of each memsafe field converted to its secret
     type and wrapped in a SecretInput (a new dict, the containers on an
     AliasPath copied; data is not changed).  The input converted is the
     one pydantic will use: the first of the field's alias paths found,
-    then its name.  An input that cannot be converted is left for the field
-    to refuse."""
+    then its name.  Under ``extra='forbid'`` the field's other top-level
+    keys present (an unused alias choice, the name when validating by alias
+    only) are converted too, so that their ``extra_forbidden`` errors show
+    the mask; under ``extra='allow'`` they stay as given (they are the
+    model's extras).  An input that cannot be converted is left for the
+    field to refuse."""
     if not isinstance(data, dict):
         return data
+    fields = model.model_fields
+    paths = {name: input_paths(model, name, field) for name, field in fields.items()}
+    forbid = model.model_config.get("extra") == "forbid"
     out = data
-    for name, field in model.model_fields.items():
+    for name, field in fields.items():
         target = secret_field_type(field.annotation)
         if target is None:
             continue
-        for path in input_paths(model, name, field):
-            value: object = out
-            for key in path:
-                value = _step(value, key)
-                if value is _MISSING:
-                    break
+        candidates = list(paths[name])
+        if forbid and (name,) not in candidates:
+            candidates.append((name,))
+        others = {p[0] for other, ps in paths.items() if other != name for p in ps}
+        read = False
+        for path in candidates:
+            value = _value_at(out, path)
             if value is _MISSING:
                 continue
-            if value is not None and type(value) is not SecretInput:
-                try:
-                    secret = to_secret(target, value)
-                except _Reject:
-                    break
-                out = _replaced(out, path, SecretInput(secret))
-            break
+            if read and (len(path) != 1 or path[0] in others or not forbid):
+                continue
+            was_read, read = read, True
+            if value is None or type(value) is SecretInput:
+                continue
+            try:
+                secret = to_secret(target, value)
+            except _Reject:
+                continue
+            out = _replaced(out, path, SecretInput(secret))
+            if was_read is False and not forbid:
+                break
     return out
 
 
@@ -360,7 +381,9 @@ class SecretModel(BaseModel):  # type: ignore[misc,unused-ignore]
     a str ``validation_alias``, each ``AliasPath`` and ``AliasChoices``
     choice in pydantic's order (the containers along a path are copied,
     the caller's data is not changed), then the field's name
-    (``validate_by_name``, or no alias).  Only dict input is converted
+    (``validate_by_name``, or no alias); the field's other keys present
+    are converted too under ``extra='forbid'`` (their ``extra_forbidden``
+    errors show the mask).  Only dict input is converted
     (``from_attributes`` objects are not): outside that, or for
     constraints on anything but a memsafe field, use ``SecretLength`` and
     ``SecretValidator``, which mask on any model.
