@@ -13,6 +13,7 @@ which runs it once.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +31,13 @@ ENGINES = tuple(
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # A shell starts background jobs (`cmd &`, nohup) with SIGINT ignored,
+    # and an ignored signal stays ignored across exec: every child the tests
+    # start would inherit it, and memsafe rightly leaves an ignored signal
+    # alone, so the Ctrl-C and purge-on-signal tests could not work.  A
+    # handler here is reset to the default action in each child.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers",
         "storage(*engines): run only over these storage engines "

@@ -146,19 +146,10 @@ def finish(ts):
 """
 
 
-def _sigint_default() -> None:
-    # A shell starts background jobs with SIGINT ignored (nohup, `cmd &` in
-    # a script, CI lanes), the child inherits that, and memsafe leaves an
-    # ignored signal alone: the SIGINT test needs it delivered.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def stress_child(code: str, *, timeout: float = 120) -> tuple[int, int]:
     """Run WORKERS + code; assert a clean exit with no bad outcome; return
     (intact, purged) round counts."""
-    r = run_child(
-        WORKERS + textwrap.dedent(code), timeout=timeout, preexec_fn=_sigint_default
-    )
+    r = run_child(WORKERS + textwrap.dedent(code), timeout=timeout)
     out = ok(r)
     assert b"aborting" not in r.stderr, r.stderr.decode(errors="replace")
     lines = dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
