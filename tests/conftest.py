@@ -30,14 +30,28 @@ ENGINES = tuple(
 ) or ("guarded", "sealed")
 
 
+def _ignored_here(signum: int, frame: object) -> None:
+    """The handler that stands for SIG_IGN in the test process itself."""
+
+
+def _unignore_signals_for_children() -> None:
+    # A shell starts background jobs with SIGINT and SIGQUIT ignored, nohup
+    # ignores SIGHUP, and an ignored signal stays ignored across exec: every
+    # child the tests start would inherit that, and memsafe rightly leaves
+    # an ignored signal alone, so the Ctrl-C and purge-on-signal tests could
+    # not work.  A handler is reset to the default action in each child;
+    # this process goes on ignoring them (SIGINT raises KeyboardInterrupt,
+    # as Python's default).
+    for name in ("SIGINT", "SIGQUIT", "SIGHUP", "SIGTERM"):
+        signum = getattr(signal, name, None)
+        if signum is None or signal.getsignal(signum) != signal.SIG_IGN:
+            continue
+        handler = signal.default_int_handler if name == "SIGINT" else _ignored_here
+        signal.signal(signum, handler)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    # A shell starts background jobs (`cmd &`, nohup) with SIGINT ignored,
-    # and an ignored signal stays ignored across exec: every child the tests
-    # start would inherit it, and memsafe rightly leaves an ignored signal
-    # alone, so the Ctrl-C and purge-on-signal tests could not work.  A
-    # handler here is reset to the default action in each child.
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    _unignore_signals_for_children()
     config.addinivalue_line(
         "markers",
         "storage(*engines): run only over these storage engines "
