@@ -322,6 +322,9 @@ def test_exit_purge_with_daemon_threads_inside_windows() -> None:
         rc, out, err = _run_or_dump_stacks(script, timeout=60)
         if rc != 0 or b"aborting" in err or b"BAD 0 " not in out:
             failures.append((rc, err[-12000:].decode(errors="replace")))
+            # In full in the report's captured output (the assertion's
+            # message is cut short).
+            print(f"exit code {rc}:", failures[-1][1], sep="\n")
     assert not failures, failures[:3]
 
 
