@@ -789,8 +789,21 @@ PyObject *ms_secret_reduce(PyObject *s, PyObject *Py_UNUSED(unused))
 
 /* ---- copies ----------------------------------------------------------- */
 
+/* 1 if s is one of memsafe's own three types (not a Python subclass):
+ * nothing but the secret to copy. */
+static int own_type(const SecretObject *s)
+{
+    const PyTypeObject *t = Py_TYPE(s);
+    const ms_state *st = s->state;
+    return t == st->secretbytes_type || t == st->secretstr_type ||
+           t == st->memsafe_type;
+}
+
 /* A copy of the same type; a Python subclass's attributes (__dict__ and
- * __slots__) are copied too, deep-copied for deepcopy (memsafe._copying). */
+ * __slots__) are copied too, deep-copied for deepcopy (memsafe._copying).
+ * memsafe's own types skip that, and with it an import per copy (which,
+ * in daemon threads at exit, ran into a deadlock of 3.14t's finalization
+ * on sys.modules). */
 static PyObject *copy_of(SecretObject *s, PyObject *memo)
 {
     SecretObject *c = ms_secret_alloc(Py_TYPE(s), s->store.engine);
@@ -799,7 +812,7 @@ static PyObject *copy_of(SecretObject *s, PyObject *memo)
     }
     c->fork = s->store.inherit; /* a copy keeps the fork policy */
     PyObject *out = finish_new(c, fill_copy(c, (PyObject *)s, 0));
-    if (out == NULL || !(Py_TYPE(s)->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+    if (out == NULL || own_type(s)) {
         return out;
     }
     PyObject *mod = PyImport_ImportModule("memsafe._copying");
